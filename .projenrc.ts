@@ -1,0 +1,95 @@
+import { awscdk, javascript } from 'projen';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-smart-home',
+  description: 'AWS CDK constructs for smart-home and IoT platforms built on ESP32 devices: fleet provisioning, device registry, GraphQL API, workflows and a local sandbox.',
+  author: 'cdk-smart-home contributors',
+  authorAddress: 'maintainers@cdk-smart-home.dev',
+  repositoryUrl: 'https://github.com/cdk-smart-home/cdk-smart-home.git',
+  keywords: ['cdk', 'awscdk', 'iot', 'esp32', 'smart-home', 'fleet-provisioning', 'appsync', 'step-functions'],
+  cdkVersion: '2.278.0',
+  constructsVersion: '10.5.1',
+  defaultReleaseBranch: 'main',
+  jsiiVersion: '~6.0.0',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  minNodeVersion: '20.0.0',
+
+  // Handlers are bundled into assets/ when the library is built, so an app that installs the
+  // package needs neither esbuild nor Docker to synthesize.
+  lambdaAutoDiscover: true,
+  lambdaOptions: {
+    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+    bundlingOptions: {
+      externals: ['@aws-sdk/*'],
+      sourcemap: false,
+    },
+  },
+
+  devDeps: [
+    'cdk-nag@^3.0.2',
+    '@aws-lambda-powertools/logger@^2.36.0',
+    '@aws-lambda-powertools/idempotency@^2.35.0',
+    '@aws-lambda-powertools/commons@^2.35.0',
+    '@aws-sdk/client-dynamodb@^3.1000.0',
+    '@aws-sdk/lib-dynamodb@^3.1000.0',
+    '@aws-sdk/client-iot@^3.1000.0',
+    '@aws-sdk/client-secrets-manager@^3.1000.0',
+    '@aws-sdk/client-eventbridge@^3.1000.0',
+    '@aws-sdk/client-sfn@^3.1000.0',
+    '@aws-sdk/client-iot-data-plane@^3.1000.0',
+    '@aws-sdk/client-s3@^3.1000.0',
+    '@types/aws-lambda@^8.10.0',
+    'ajv@^8.20.0',
+    'aedes@^1.2.0',
+    'mqtt@^5.16.0',
+    '@peculiar/x509@^2.2.0',
+    'dynalite@^4.0.0',
+    'aws-local-stepfunctions@^3.0.0',
+    'asl-validator@^4.0.0',
+    'node@22.23.3',
+    'yaml@^2.6.0',
+  ],
+
+  jestOptions: {
+    jestConfig: {
+      testTimeout: 60_000,
+    },
+  },
+
+  gitignore: [
+    '/examples/app/cdk.out',
+    '/.venv',
+    '/firmware/build',
+    '/firmware/build-*',
+    '/.scratch',
+  ],
+});
+
+// The package ships lib/, assets/ (bundled handlers) and contract/ (the device schemas).
+project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch');
+
+// Commands that users and CI call by name. The ones that must work on a fresh machine run shell
+// scripts directly, because those scripts install the npm packages that projen itself needs.
+project.package.setScript('demo', 'bash scripts/demo.sh');
+project.package.setScript('test:all', 'bash scripts/test-all.sh');
+
+project.addTask('synth:example', {
+  description: 'Synthesize the example app (dev and prod stages) into examples/app/cdk.out without AWS credentials',
+  env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_VERSION_CHECK: 'true' },
+  exec: 'node examples/app/synth.js',
+});
+project.addTask('lint:templates', {
+  description: 'Run cfn-lint and checkov on every template in examples/app/cdk.out',
+  exec: 'bash scripts/lint-templates.sh',
+});
+project.addTask('firmware:test', {
+  description: 'Build the firmware host targets with CMake, run ctest and a bounded fuzz run',
+  exec: 'bash firmware/scripts/test.sh',
+});
+project.addTask('firmware:size', {
+  description: 'Cross-compile the portable firmware core for rv32imc and print text, data and bss',
+  exec: 'bash firmware/scripts/size.sh',
+});
+
+project.synth();
