@@ -1,5 +1,10 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './platform/smart-home-platform';
+export * from './config/platform-parameters';
+export * from './auth/platform-auth';
+export * from './registry/device-registry';
+export * from './storage/platform-storage';
+export * from './events/event-contracts';
+export * from './events/platform-event-bus';
+export * from './iot/fleet-provisioning';
+export * from './iot/platform-topic-rules';
+export * from './api/platform-api';

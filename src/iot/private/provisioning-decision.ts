@@ -1,0 +1,73 @@
+/** Request that AWS IoT sends to a pre-provisioning hook (payload version 2020-04-01). */
+export interface PreProvisioningHookRequest {
+  readonly claimCertificateId?: string;
+  readonly certificateId?: string;
+  readonly certificatePem?: string;
+  readonly templateArn?: string;
+  readonly clientId?: string;
+  readonly parameters?: Record<string, string | undefined>;
+}
+
+/** Reply that AWS IoT expects from a pre-provisioning hook. */
+export interface PreProvisioningHookResponse {
+  readonly allowProvisioning: boolean;
+  readonly parameterOverrides?: Record<string, string>;
+}
+
+/** Why the hook denied a request; logged and counted, never sent to the device verbatim. */
+export type DenyReason =
+  | 'MISSING_PARAMETERS'
+  | 'INVALID_SERIAL'
+  | 'CLIENT_ID_MISMATCH'
+  | 'SERIAL_NOT_ALLOWED'
+  | 'THING_EXISTS'
+  | 'INTERNAL_ERROR';
+
+export interface ProvisioningDecision {
+  readonly allow: boolean;
+  readonly reason?: DenyReason;
+  readonly detail: string;
+  readonly thingName?: string;
+}
+
+/** What the hook looks up about a serial. */
+export interface SerialLookups {
+  /** Whether the serial is on the allowlist, and whether an operator released it for re-provisioning. */
+  allowlistEntry(serial: string): Promise<{ allowed: boolean; releasedForReprovisioning: boolean }>;
+  /** Whether a thing with this name exists in the registry. */
+  thingExists(thingName: string): Promise<boolean>;
+}
+
+export interface ProvisioningPolicy {
+  readonly serialPattern: RegExp;
+  readonly thingNamePrefix: string;
+}
+
+/**
+ * Decides a fleet provisioning request. It denies unless every check passes: the serial is
+ * present and well formed, the MQTT client id is the future thing name, the serial is on the
+ * allowlist, and no thing of that name exists (unless an operator released the serial).
+ */
+export async function decideProvisioning(request: PreProvisioningHookRequest, policy: ProvisioningPolicy, lookups: SerialLookups): Promise<ProvisioningDecision> {
+  const serial = request.parameters?.SerialNumber;
+  if (typeof serial !== 'string' || serial.length === 0) {
+    return { allow: false, reason: 'MISSING_PARAMETERS', detail: 'parameter SerialNumber is missing' };
+  }
+  if (!policy.serialPattern.test(serial)) {
+    return { allow: false, reason: 'INVALID_SERIAL', detail: `serial does not match ${policy.serialPattern.source}` };
+  }
+
+  const thingName = `${policy.thingNamePrefix}${serial}`;
+  if (request.clientId !== undefined && request.clientId !== thingName) {
+    return { allow: false, reason: 'CLIENT_ID_MISMATCH', detail: `client id '${request.clientId}' is not the thing name '${thingName}'`, thingName };
+  }
+
+  const entry = await lookups.allowlistEntry(serial);
+  if (!entry.allowed) {
+    return { allow: false, reason: 'SERIAL_NOT_ALLOWED', detail: 'serial is not on the allowlist', thingName };
+  }
+  if (await lookups.thingExists(thingName) && !entry.releasedForReprovisioning) {
+    return { allow: false, reason: 'THING_EXISTS', detail: `thing '${thingName}' already exists and its serial was not released for re-provisioning`, thingName };
+  }
+  return { allow: true, detail: 'all checks passed', thingName };
+}

@@ -1,0 +1,145 @@
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { PlatformApi } from '../api/platform-api';
+import { PlatformAuth, PlatformAuthProps } from '../auth/platform-auth';
+import { PlatformParameters } from '../config/platform-parameters';
+import { PlatformEventBus, PlatformEventBusProps } from '../events/platform-event-bus';
+import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisioning';
+import { PlatformTopicRules } from '../iot/platform-topic-rules';
+import { DeviceRegistry } from '../registry/device-registry';
+import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
+
+/**
+ * Properties of a SmartHomePlatform.
+ */
+export interface SmartHomePlatformProps {
+  /**
+   * Deployment stage, such as `dev` or `prod`. It is part of every SSM parameter name.
+   */
+  readonly stage: string;
+
+  /**
+   * First part of every SSM parameter name.
+   * @default 'smart-home'
+   */
+  readonly parameterPrefix?: string;
+
+  /**
+   * Settings of fleet provisioning: thing name prefix, serial pattern, allowlist, template name.
+   * @default - FleetProvisioning defaults
+   */
+  readonly provisioning?: FleetProvisioningProps;
+
+  /**
+   * Settings of user sign-in.
+   * @default - PlatformAuth defaults
+   */
+  readonly auth?: PlatformAuthProps;
+
+  /**
+   * Settings of the buckets.
+   * @default - PlatformStorage defaults
+   */
+  readonly storage?: PlatformStorageProps;
+
+  /**
+   * Settings of the event bus.
+   * @default - PlatformEventBus defaults
+   */
+  readonly eventBus?: PlatformEventBusProps;
+
+  /**
+   * What happens to stateful resources (tables, buckets, user pool, key) when the stack
+   * deletes them. Development stages usually choose DESTROY.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * How long every log group of the platform keeps its logs.
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The whole smart-home backend in one construct: SSM parameters, Cognito sign-in, fleet
+ * provisioning, topic rules that feed the event bus, the device registry, the GraphQL API and
+ * the buckets. One customer managed key encrypts the platform's data.
+ *
+ * @example
+ * new SmartHomePlatform(this, 'Home', {
+ *   stage: 'dev',
+ *   provisioning: { thingNamePrefix: 'home-dev-', allowedSerials: ['SH-ESP32-000123'] },
+ *   removalPolicy: RemovalPolicy.DESTROY,
+ * });
+ */
+export class SmartHomePlatform extends Construct {
+  /** Key that encrypts tables, queues, secrets, logs and buckets. */
+  public readonly encryptionKey: kms.Key;
+  public readonly auth: PlatformAuth;
+  public readonly registry: DeviceRegistry;
+  public readonly storage: PlatformStorage;
+  public readonly events: PlatformEventBus;
+  public readonly provisioning: FleetProvisioning;
+  public readonly topicRules: PlatformTopicRules;
+  public readonly api: PlatformApi;
+  public readonly parameters: PlatformParameters;
+
+  constructor(scope: Construct, id: string, props: SmartHomePlatformProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+
+    this.encryptionKey = new kms.Key(this, 'Key', {
+      description: `Encrypts the smart-home platform's data (${props.stage})`,
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    this.encryptionKey.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`));
+
+    this.auth = new PlatformAuth(this, 'Auth', { removalPolicy, ...props.auth });
+    this.registry = new DeviceRegistry(this, 'Registry', {
+      encryptionKey: this.encryptionKey,
+      removalPolicy,
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+    });
+    this.storage = new PlatformStorage(this, 'Storage', { encryptionKey: this.encryptionKey, removalPolicy, ...props.storage });
+    this.events = new PlatformEventBus(this, 'Events', { removalPolicy, ...props.eventBus });
+
+    this.provisioning = new FleetProvisioning(this, 'Provisioning', {
+      encryptionKey: this.encryptionKey,
+      removalPolicy,
+      logRetention,
+      ...props.provisioning,
+    });
+    this.topicRules = new PlatformTopicRules(this, 'TopicRules', {
+      eventBus: this.events.eventBus,
+      thingNamePrefix: this.provisioning.thingNamePrefix,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+    });
+
+    this.api = new PlatformApi(this, 'Api', { userPool: this.auth.userPool, registry: this.registry, encryptionKey: this.encryptionKey, logRetention });
+
+    this.parameters = new PlatformParameters(this, 'Parameters', {
+      prefix: props.parameterPrefix ?? 'smart-home',
+      stage: props.stage,
+      values: {
+        iotDataEndpoint: this.provisioning.dataEndpointAddress,
+        graphqlApiUrl: this.api.graphqlUrl,
+        userPoolId: this.auth.userPool.userPoolId,
+        userPoolClientId: this.auth.userPoolClient.userPoolClientId,
+        identityPoolId: this.auth.identityPool.ref,
+        firmwareBucketName: this.storage.firmwareBucket.bucketName,
+        uiConfigBucketName: this.storage.uiConfigBucket.bucketName,
+        archiveBucketName: this.storage.archiveBucket.bucketName,
+        provisioningTemplateName: this.provisioning.templateName,
+      },
+    });
+  }
+}
