@@ -54,6 +54,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   jestOptions: {
     jestConfig: {
       testTimeout: 60_000,
+      // The virtual device test needs the firmware's host build; test:device runs it after
+      // firmware:test, so that `projen build` works on a machine without the C toolchain.
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/firmware/', '<rootDir>/.scratch/', '<rootDir>/examples/app/cdk.out/'],
     },
   },
 
@@ -95,6 +98,10 @@ project.addTask('lint:templates', {
 project.addTask('firmware:test', {
   description: 'Build the firmware host targets with CMake, run ctest and a bounded fuzz run',
   exec: 'bash firmware/scripts/test.sh',
+});
+project.addTask('test:device', {
+  description: 'Run the virtual ESP32 against a local TLS MQTT broker (needs npm run firmware:test first)',
+  exec: 'jest --coverage=false --testPathIgnorePatterns=/node_modules/ --roots=<rootDir>/test/firmware',
 });
 project.addTask('firmware:size', {
   description: 'Cross-compile the portable firmware core for rv32imc and print text, data and bss',

@@ -1,13 +1,14 @@
+import { Stack } from 'aws-cdk-lib';
 import * as appsync from 'aws-cdk-lib/aws-appsync';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
-import { Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { PLATFORM_SCHEMA } from './private/schema';
-import { acknowledgeKmsGrantWildcards, acknowledgeRules } from '../private/acknowledge';
+import { acknowledgeKmsGrantWildcards, acknowledgeRules, skipCheckovChecks } from '../private/acknowledge';
 import { DeviceRegistry } from '../registry/device-registry';
 
 /**
@@ -25,6 +26,13 @@ export interface PlatformApiProps {
    * @default - the construct path
    */
   readonly name?: string;
+
+  /**
+   * ARN of an AWS WAF web ACL (scope REGIONAL) to associate with the API, for example with
+   * rate-based and managed rule groups.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
 
   /**
    * Key that encrypts the API's log group.
@@ -109,10 +117,23 @@ export class PlatformApi extends Construct {
       },
     ]);
 
+    if (props.webAclArn) {
+      new wafv2.CfnWebACLAssociation(this, 'WebAcl', { resourceArn: this.api.arn, webAclArn: props.webAclArn });
+    } else {
+      skipCheckovChecks(this.api, [{
+        id: 'CKV2_AWS_33',
+        reason: 'A web ACL is billed monthly per API and is the webAclArn prop; without it, Cognito and IAM authorization still reject unauthenticated requests before any resolver runs.',
+      }]);
+    }
+
     this.devicesDataSource = this.api.addDynamoDbDataSource('Devices', props.registry.devicesTable);
     this.linksDataSource = this.api.addDynamoDbDataSource('Links', props.registry.linksTable);
     this.noneDataSource = this.api.addNoneDataSource('None');
-    for (const [dataSource, table] of [[this.devicesDataSource, props.registry.devicesTable], [this.linksDataSource, props.registry.linksTable]] as const) {
+    const tableDataSources = [
+      [this.devicesDataSource, props.registry.devicesTable],
+      [this.linksDataSource, props.registry.linksTable],
+    ] as const;
+    for (const [dataSource, table] of tableDataSources) {
       acknowledgeRules(dataSource, [{
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(table).getLogicalId(table.node.defaultChild as dynamodb.CfnTable)}.Arn>/index/*]`,
         reason: 'Resolvers query the table\'s secondary indexes, such as devices by owner.',

@@ -201,7 +201,7 @@ export class FleetProvisioning extends Construct {
       preProvisioningHook: { targetArn: hook.functionArn, payloadVersion: '2020-04-01' },
       templateBody: stack.toJsonString(this.templateBody(thingTypeName)),
     });
-    this.template.node.addDependency(thingType, this.fleetThingGroup, provisioningRole);
+    this.template.node.addDependency(thingType, this.fleetThingGroup);
     hook.addPermission('InvokedByIot', {
       principal: new iam.ServicePrincipal('iot.amazonaws.com'),
       sourceArn: stack.formatArn({ service: 'iot', resource: 'provisioningtemplate', resourceName: this.templateName }),

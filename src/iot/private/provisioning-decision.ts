@@ -48,7 +48,11 @@ export interface ProvisioningPolicy {
  * present and well formed, the MQTT client id is the future thing name, the serial is on the
  * allowlist, and no thing of that name exists (unless an operator released the serial).
  */
-export async function decideProvisioning(request: PreProvisioningHookRequest, policy: ProvisioningPolicy, lookups: SerialLookups): Promise<ProvisioningDecision> {
+export async function decideProvisioning(
+  request: PreProvisioningHookRequest,
+  policy: ProvisioningPolicy,
+  lookups: SerialLookups,
+): Promise<ProvisioningDecision> {
   const serial = request.parameters?.SerialNumber;
   if (typeof serial !== 'string' || serial.length === 0) {
     return { allow: false, reason: 'MISSING_PARAMETERS', detail: 'parameter SerialNumber is missing' };

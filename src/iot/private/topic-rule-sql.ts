@@ -17,7 +17,7 @@ export function ruleDefinitions(thingNamePrefix: string): RuleDefinition[] {
   const device = (kind: string, topicFilter: string): string =>
     `SELECT encode(*, 'base64') AS payload, topic(3) AS thingName, timestamp() AS receivedAt, '${kind}' AS kind FROM '${topicFilter}'`;
   const presence = (eventType: string): string =>
-    `SELECT clientId AS thingName, eventType, timestamp, versionNumber, sessionIdentifier, disconnectReason, timestamp() AS receivedAt, 'presence' AS kind ` +
+    'SELECT clientId AS thingName, eventType, timestamp, versionNumber, sessionIdentifier, disconnectReason, timestamp() AS receivedAt, \'presence\' AS kind ' +
     `FROM '$aws/events/presence/${eventType}/+' WHERE startswith(clientId, '${thingNamePrefix}')`;
   return [
     { id: 'Capabilities', description: 'Capability documents to Device Capabilities Reported', sql: device('capabilities', 'iot/capabilities/+'), queue: 'device' },
