@@ -61,9 +61,11 @@ export async function decideProvisioning(
     return { allow: false, reason: 'INVALID_SERIAL', detail: `serial does not match ${policy.serialPattern.source}` };
   }
 
+  // The hook input always carries clientId (AWS IoT Developer Guide, "Pre-provisioning hooks"),
+  // so a request without one is denied like a mismatch instead of skipping the check.
   const thingName = `${policy.thingNamePrefix}${serial}`;
-  if (request.clientId !== undefined && request.clientId !== thingName) {
-    return { allow: false, reason: 'CLIENT_ID_MISMATCH', detail: `client id '${request.clientId}' is not the thing name '${thingName}'`, thingName };
+  if (request.clientId !== thingName) {
+    return { allow: false, reason: 'CLIENT_ID_MISMATCH', detail: `client id '${request.clientId ?? '(missing)'}' is not the thing name '${thingName}'`, thingName };
   }
 
   const entry = await lookups.allowlistEntry(serial);
