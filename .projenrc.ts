@@ -79,7 +79,7 @@ for (const task of project.tasks.all) {
 }
 
 // The package ships lib/, assets/ (bundled handlers) and contract/ (the device schemas).
-project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch');
+project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch', '/.checkov.yaml');
 
 // Commands that users and CI call by name. The ones that must work on a fresh machine run shell
 // scripts directly, because those scripts install the npm packages that projen itself needs.
