@@ -81,10 +81,12 @@ export function toPlatformEvent(body: string, eventBusName: string): PlatformEve
     };
   }
 
-  const detailType = DEVICE_MESSAGE_KINDS[output.kind];
-  if (!detailType) {
+  // Only own properties name a kind, because a kind such as 'toString' or '__proto__' would
+  // otherwise find a value on Object.prototype.
+  if (typeof output.kind !== 'string' || !Object.hasOwn(DEVICE_MESSAGE_KINDS, output.kind)) {
     throw new MalformedRuleOutputError(`Unknown message kind '${String((output as { kind: unknown }).kind)}'.`);
   }
+  const detailType = DEVICE_MESSAGE_KINDS[output.kind];
   const decoded = decodePayload(output.payload);
   const validation = decoded.message === undefined
     ? { valid: false, errors: [decoded.error!] }
