@@ -46,7 +46,7 @@ export interface PlatformAuthProps {
   readonly selfSignUp?: boolean;
 
   /**
-   * What happens to the user pool when the stack deletes it.
+   * Removal policy of the user pool.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;

@@ -20,7 +20,7 @@ export interface PlatformEventBusProps {
   readonly archiveRetention?: Duration;
 
   /**
-   * What happens to the archive when the stack deletes it.
+   * Removal policy of the archive.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;

@@ -75,17 +75,17 @@ export interface FleetProvisioningProps {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * What happens to the allowlist table and the claim certificate secret when the stack deletes them.
+   * Removal policy of the allowlist table and the claim certificate secret.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
- * AWS IoT fleet provisioning by claim: a claim certificate whose private key exists only in
- * Secrets Manager, a claim policy limited to the provisioning topics, a provisioning template
- * that names the thing after the serial and attaches a thing-scoped device policy, and a
- * pre-provisioning hook that denies by default.
+ * AWS IoT fleet provisioning by claim. The claim certificate's private key exists only in
+ * Secrets Manager, and the claim policy reaches only the provisioning topics. The provisioning
+ * template names each thing after its serial and attaches a thing-scoped device policy, and a
+ * pre-provisioning hook denies by default.
  *
  * @example
  * const provisioning = new FleetProvisioning(this, 'Provisioning', {

@@ -52,8 +52,8 @@ export interface SmartHomePlatformProps {
   readonly eventBus?: PlatformEventBusProps;
 
   /**
-   * What happens to stateful resources (tables, buckets, user pool, key) when the stack
-   * deletes them. Development stages usually choose DESTROY.
+   * Removal policy of stateful resources (tables, buckets, user pool, key). Development stages
+   * usually choose DESTROY.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;

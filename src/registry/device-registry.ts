@@ -15,7 +15,7 @@ export interface DeviceRegistryProps {
   readonly encryptionKey?: kms.IKey;
 
   /**
-   * What happens to the tables when the stack deletes them.
+   * Removal policy of the tables.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;

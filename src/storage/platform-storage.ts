@@ -28,7 +28,7 @@ export interface PlatformStorageProps {
   readonly firmwareNoncurrentRetention?: Duration;
 
   /**
-   * What happens to the buckets when the stack deletes them.
+   * Removal policy of the buckets.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
