@@ -1,4 +1,5 @@
-import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateKeysAndCertificateCommand, DeleteCertificateCommand, DescribeEndpointCommand, IoTClient, ResourceNotFoundException, UpdateCertificateCommand } from '@aws-sdk/client-iot';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -107,6 +108,9 @@ async function respond(event: CloudFormationCustomResourceEvent, status: string,
     NoEcho: true,
     Data: outcome.data,
   });
+  // CloudFormation's pre-signed URL is https; a plain http URL is accepted so that a local
+  // server can receive the response.
+  const request = new URL(event.ResponseURL).protocol === 'http:' ? httpRequest : httpsRequest;
   await new Promise<void>((resolve, reject) => {
     const req = request(event.ResponseURL, {
       method: 'PUT',
