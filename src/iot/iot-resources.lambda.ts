@@ -60,14 +60,27 @@ async function claimCertificate(event: CloudFormationCustomResourceEvent): Promi
   // deletes the old physical resource, which retires the previous certificate.
   const secretArn = String(event.ResourceProperties.SecretArn);
   const created = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
-  await secrets.send(new PutSecretValueCommand({
-    SecretId: secretArn,
-    SecretString: JSON.stringify({
-      certificateId: created.certificateId,
-      certificatePem: created.certificatePem,
-      privateKey: created.keyPair?.PrivateKey,
-    }),
-  }));
+  try {
+    await secrets.send(new PutSecretValueCommand({
+      SecretId: secretArn,
+      SecretString: JSON.stringify({
+        certificateId: created.certificateId,
+        certificatePem: created.certificatePem,
+        privateKey: created.keyPair?.PrivateKey,
+      }),
+    }));
+  } catch (error) {
+    // The private key exists only in this response, so a certificate whose key was not stored
+    // can never be used. The failed request's physical id is not the certificate id, so the
+    // following Delete would not retire it either.
+    logger.error('Storing the claim certificate failed, so the certificate is retired', { certificateId: created.certificateId, error });
+    try {
+      await retireCertificate(created.certificateId!);
+    } catch (retireError) {
+      logger.error('Retiring the unstored claim certificate failed', { certificateId: created.certificateId, error: retireError });
+    }
+    throw error;
+  }
   return {
     physicalResourceId: created.certificateId!,
     data: { CertificateId: created.certificateId!, CertificateArn: created.certificateArn! },
@@ -108,7 +121,7 @@ async function respond(event: CloudFormationCustomResourceEvent, status: string,
     NoEcho: true,
     Data: outcome.data,
   });
-  // CloudFormation's pre-signed URL is https; a plain http URL is accepted so that a local
+  // CloudFormation's pre-signed URL is https, and a plain http URL is accepted so that a local
   // server can receive the response.
   const request = new URL(event.ResponseURL).protocol === 'http:' ? httpRequest : httpsRequest;
   await new Promise<void>((resolve, reject) => {
