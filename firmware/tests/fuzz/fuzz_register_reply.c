@@ -1,0 +1,15 @@
+/* libFuzzer target: RegisterThing accepted replies. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "smarthome/sh_messages.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    sh_register_reply_t reply;
+    (void)sh_register_reply_parse((const char *)data, size, &reply, NULL);
+    return 0;
+}
