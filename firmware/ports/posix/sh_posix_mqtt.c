@@ -67,7 +67,9 @@ static void on_disconnect(struct mosquitto *client, void *user, int result)
 {
     (void)client;
     sh_posix_mqtt_t *mqtt = user;
-    SH_LOGW(TAG, "connection closed: %s", mosquitto_strerror(result));
+    if (!mqtt->down_reported) {
+        SH_LOGW(TAG, "connection closed: %s", result == 0 ? "by the broker" : mosquitto_strerror(result));
+    }
     report_down(mqtt);
 }
 

@@ -1,0 +1,183 @@
+/**
+ * A local MQTT broker for the sandbox: aedes behind a TLS server that requires client
+ * certificates from the local CA, on 127.0.0.1. Authorization goes through an optional
+ * authorizer, the seam where IoT policy enforcement plugs in; without one every authenticated
+ * client may publish and subscribe to anything.
+ */
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { Aedes } from 'aedes';
+import type { Client } from 'aedes';
+import type { LocalCa } from './local-ca';
+
+/** Identity of a connected client, as the authorizer sees it. */
+export interface ClientIdentity {
+  /** MQTT client id. */
+  readonly clientId: string;
+  /** Subject common name of the client certificate. */
+  readonly certificateCommonName: string | undefined;
+  /** SHA-256 fingerprint of the client certificate (colon-separated hex, as Node reports it). */
+  readonly certificateFingerprint256: string | undefined;
+}
+
+/** Authorization callbacks; each may return a promise. Omitted callbacks allow. */
+export interface BrokerAuthorizer {
+  authenticate?(identity: ClientIdentity): boolean | Promise<boolean>;
+  authorizePublish?(identity: ClientIdentity, topic: string): boolean | Promise<boolean>;
+  authorizeSubscribe?(identity: ClientIdentity, topicFilter: string): boolean | Promise<boolean>;
+}
+
+/** A publish received from a client, after authorization. */
+export interface ReceivedMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly clientId: string;
+}
+
+export interface LocalMqttBrokerOptions {
+  /** CA that issues the server certificate and whose client certificates are accepted. */
+  readonly ca: LocalCa;
+  /** Address to listen on. Default 127.0.0.1. */
+  readonly host?: string;
+  /** TCP port; 0 (the default) picks a free port. */
+  readonly port?: number;
+  readonly authorizer?: BrokerAuthorizer;
+}
+
+function identityOf(client: Client): ClientIdentity {
+  const socket = client.conn as tls.TLSSocket;
+  const certificate = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+  const commonName = certificate?.subject?.CN;
+  return {
+    clientId: client.id,
+    certificateCommonName: Array.isArray(commonName) ? commonName[0] : commonName,
+    certificateFingerprint256: certificate?.fingerprint256,
+  };
+}
+
+export class LocalMqttBroker {
+  /** Starts the broker and resolves once it listens. */
+  public static async start(options: LocalMqttBrokerOptions): Promise<LocalMqttBroker> {
+    const server = await options.ca.issueServerCertificate([options.host ?? '127.0.0.1', 'localhost']);
+    const broker = new LocalMqttBroker(await Aedes.createBroker(), options.authorizer ?? {});
+    await broker.listen(options, server.certificatePem, server.privateKeyPem);
+    return broker;
+  }
+
+  /** Port the broker listens on. */
+  public port = 0;
+  /** Address the broker listens on. */
+  public host = '127.0.0.1';
+
+  private server: tls.Server | undefined;
+  private readonly sockets = new Set<tls.TLSSocket>();
+  private readonly listeners = new Set<(message: ReceivedMessage) => void>();
+  /** Replies addressed to one client, keyed by their payload buffer (aedes keeps that reference). */
+  private readonly targets = new WeakMap<Buffer, string>();
+
+  private constructor(private readonly aedes: Aedes, private readonly authorizer: BrokerAuthorizer) {
+    aedes.authenticate = (client, _username, _password, done) => {
+      Promise.resolve(this.authorizer.authenticate?.(identityOf(client)) ?? true).then(
+        (allowed) => done(null, allowed),
+        () => done(null, false),
+      );
+    };
+    aedes.authorizePublish = (client, packet, done) => {
+      if (!client) return done(null);
+      Promise.resolve(this.authorizer.authorizePublish?.(identityOf(client), packet.topic) ?? true).then(
+        (allowed) => done(allowed ? null : new Error(`publish to ${packet.topic} is not authorized`)),
+        (error: Error) => done(error),
+      );
+    };
+    aedes.authorizeSubscribe = (client, subscription, done) => {
+      Promise.resolve(this.authorizer.authorizeSubscribe?.(identityOf(client), subscription.topic) ?? true).then(
+        (allowed) => done(null, allowed ? subscription : null),
+        (error: Error) => done(error),
+      );
+    };
+    aedes.authorizeForward = (client, packet) => {
+      const target = this.targets.get(packet.payload as Buffer);
+      return target === undefined || target === client.id ? packet : null;
+    };
+    aedes.published = (packet, client, done) => {
+      if (client && !packet.topic.startsWith('$SYS/')) {
+        const message: ReceivedMessage = {
+          topic: packet.topic,
+          payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+          qos: packet.qos,
+          clientId: client.id,
+        };
+        for (const listener of this.listeners) listener(message);
+      }
+      done(null);
+    };
+  }
+
+  /** Registers a listener for every publish a client sends; returns a function that removes it. */
+  public onPublish(listener: (message: ReceivedMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Publishes a message as the cloud. */
+  public publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+    return this.publishPacket(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), qos);
+  }
+
+  /**
+   * Publishes a message that only clientId receives, even when other clients subscribe to the
+   * topic, as AWS IoT does for the replies of the fleet provisioning API.
+   */
+  public publishTo(clientId: string, topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+    const buffer = Buffer.isBuffer(payload) ? Buffer.from(payload) : Buffer.from(payload);
+    this.targets.set(buffer, clientId);
+    return this.publishPacket(topic, buffer, qos);
+  }
+
+  /** Closes all connections and the listener. */
+  public async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private publishPacket(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (error) =>
+        error ? reject(error) : resolve(),
+      );
+    });
+  }
+
+  private listen(options: LocalMqttBrokerOptions, certificatePem: string, privateKeyPem: string): Promise<void> {
+    this.server = tls.createServer(
+      {
+        cert: certificatePem,
+        key: privateKeyPem,
+        ca: [options.ca.certificatePem],
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+      },
+      (socket) => {
+        socket.setNoDelay(true);
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        this.aedes.handle(socket);
+      },
+    );
+    this.server.on('tlsClientError', () => {
+      /* A client without a valid certificate is dropped during the handshake. */
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        const address = this.server!.address() as AddressInfo;
+        this.port = address.port;
+        this.host = address.address;
+        resolve();
+      });
+    });
+  }
+}
