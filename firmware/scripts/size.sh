@@ -7,7 +7,7 @@
 # What it excludes: cJSON (ESP-IDF's json component), libc, the ports and ESP-IDF itself. The
 # core is compiled against the host's cJSON.h for declarations only, because Debian ships no
 # cJSON source to cross-compile. Linker garbage collection would drop unused functions, so a
-# linked image holds at most these figures for the core.
+# linked image contains at most these figures for the core.
 set -euo pipefail
 
 FIRMWARE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

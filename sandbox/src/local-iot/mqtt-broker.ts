@@ -10,7 +10,7 @@ import { Aedes } from 'aedes';
 import type { Client } from 'aedes';
 import type { LocalCa } from './local-ca';
 
-/** Identity of a connected client, as the authorizer sees it. */
+/** Identity of a connected client, as passed to the authorizer. */
 export interface ClientIdentity {
   /** MQTT client id. */
   readonly clientId: string;

@@ -1,5 +1,5 @@
 /**
- * A local stand-in for the AWS IoT fleet provisioning MQTT API. It answers
+ * A local stand-in for the AWS IoT fleet provisioning MQTT API. It replies to
  * CreateCertificateFromCsr, CreateKeysAndCertificate and RegisterThing (JSON payload format) with
  * the reply shapes of AWS IoT, and delivers each reply only to the client that sent the request.
  *
@@ -66,18 +66,18 @@ export class ProvisioningResponder {
     this.registerTopic = `$aws/provisioning-templates/${options.templateName}/provision/json`;
   }
 
-  /** Starts answering requests. */
+  /** Starts handling requests. */
   public start(): void {
     this.unsubscribe = this.broker.onPublish((message) => {
       const work = this.handle(message).catch((error: unknown) => {
-        console.error(`provisioning-responder: failed to answer ${message.topic}: ${String(error)}`);
+        console.error(`provisioning-responder: failed to respond to ${message.topic}: ${String(error)}`);
       });
       this.inFlight.add(work);
       void work.finally(() => this.inFlight.delete(work));
     });
   }
 
-  /** Stops answering and waits for replies under way. */
+  /** Stops handling requests and waits for replies in progress. */
   public async stop(): Promise<void> {
     this.unsubscribe?.();
     await Promise.all([...this.inFlight]);

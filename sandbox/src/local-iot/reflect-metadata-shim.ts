@@ -3,8 +3,8 @@
  * without one. It implements only the functions tsyringe calls (defineMetadata, getMetadata,
  * getOwnMetadata, hasMetadata, metadata). Import this module before '@peculiar/x509'.
  *
- * NOTE: the `reflect-metadata` package is the usual polyfill; it is not a dependency of this
- * repository yet, so this shim stands in for it.
+ * NOTE: the usual polyfill is the `reflect-metadata` package. It is not a dependency of this
+ * repository yet, so this shim replaces it.
  */
 type MetadataKey = unknown;
 type PropertyKey = string | symbol | undefined;

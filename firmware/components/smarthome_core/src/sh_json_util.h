@@ -30,7 +30,7 @@ bool sh_json_copy_string(const cJSON *item, char *buffer, size_t capacity);
 /** Prints object into buffer without formatting and stores the length. */
 sh_status_t sh_json_print(const cJSON *object, char *buffer, size_t capacity, size_t *length);
 
-/** Adds an integer that cJSON holds as a double; exact up to 2^53. */
+/** Adds an integer that cJSON stores as a double, exact up to 2^53. */
 bool sh_json_add_uint(cJSON *object, const char *key, uint64_t value);
 
 #endif /* SH_JSON_UTIL_H */

@@ -459,7 +459,7 @@ static void handle_certificate(sh_provisioning_t *provisioning, const char *payl
         return;
     }
     status = store_certificate(provisioning);
-    /* The reply holds a private key in the CreateKeysAndCertificate case, so it is cleared at once. */
+    /* The reply contains a private key in the CreateKeysAndCertificate case, so it is cleared at once. */
     memset(&provisioning->reply, 0, sizeof(provisioning->reply));
     if (status != SH_OK) {
         SH_LOGE(TAG, "failed to store the certificate: %s", sh_status_name(status));

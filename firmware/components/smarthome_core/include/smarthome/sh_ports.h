@@ -40,7 +40,7 @@ typedef struct {
 
 /**
  * Key-value storage that survives power loss. Keys are at most 15 characters (the NVS limit).
- * A write replaces a value atomically: after power loss the key holds the old or the new value.
+ * A write replaces a value atomically: after power loss the key contains the old or the new value.
  */
 typedef struct {
     void *ctx;
