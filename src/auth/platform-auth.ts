@@ -121,6 +121,7 @@ export class PlatformAuth extends Construct {
     this.userPoolClient = this.userPool.addClient('AppClient', {
       generateSecret: false,
       authFlows: { userSrp: true },
+      disableOAuth: true,
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
       accessTokenValidity: Duration.hours(1),

@@ -84,7 +84,8 @@ export class PlatformParameters extends Construct {
    * @param key name of a field of PlatformParameterValues
    */
   public static parameterName(prefix: string, stage: string, key: string): string {
-    if (!(key in PARAMETER_PATHS)) {
+    validateNameParts(prefix, stage);
+    if (!Object.prototype.hasOwnProperty.call(PARAMETER_PATHS, key)) {
       throw new Error(`Unknown parameter key '${key}'. Use one of: ${Object.keys(PARAMETER_PATHS).join(', ')}.`);
     }
     return parameterName(prefix, stage, key as keyof PlatformParameterValues);

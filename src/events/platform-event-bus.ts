@@ -43,7 +43,7 @@ export class PlatformEventBus extends Construct {
     super(scope, id);
 
     const retention = props.archiveRetention ?? Duration.days(30);
-    if (!retention.isUnresolved() && retention.toDays() < 1) {
+    if (!retention.isUnresolved() && retention.toHours() < 24) {
       throw new Error(`Invalid archiveRetention of ${retention.toHumanString()}: it must be at least 1 day.`);
     }
 

@@ -362,8 +362,13 @@ function validateProps(templateName: string, thingNamePrefix: string, serialPatt
   if (!serialPattern.startsWith('^') || !serialPattern.endsWith('$')) {
     throw new Error(`Invalid serialPattern '${serialPattern}': anchor it with ^ and $, for example '${DEFAULT_SERIAL_PATTERN}', so a serial cannot carry extra characters.`);
   }
+  // A regular expression's language cannot be checked in general, so this rejects the common
+  // mistakes; the hook also requires every serial to match the default character set.
   for (const forbidden of ['/', '+', '#', ' ']) {
-    if (pattern.test(`A${forbidden}1`) || pattern.test(forbidden)) {
+    const probes = [forbidden, `A${forbidden}1`, ...(allowedSerials ?? []).map((serial) => `${serial}${forbidden}`)];
+    // '+' is also a quantifier, so only its escaped form names the character itself.
+    const written = serialPattern.includes(forbidden === '+' ? '\\+' : forbidden);
+    if (written || probes.some((probe) => pattern.test(probe))) {
       throw new Error(`Invalid serialPattern '${serialPattern}': it accepts '${forbidden}', which cannot appear in a thing name or an MQTT topic level. Allow only letters, digits, _ and -.`);
     }
   }

@@ -23,11 +23,18 @@ export interface PlatformTopicRulesProps {
   readonly eventBus: events.IEventBus;
 
   /**
-   * Prefix of every thing name. Lifecycle events of other clients, such as devices still
-   * connected with the claim certificate, are not forwarded.
+   * Prefix of every thing name. Lifecycle events of clients whose id does not start with it
+   * are not forwarded.
    * @default 'sh-'
    */
   readonly thingNamePrefix?: string;
+
+  /**
+   * Id of the fleet provisioning claim certificate. Devices connect with it, under their future
+   * thing name, before they have their own certificate; the presence rules skip those sessions.
+   * @default - sessions of every certificate are forwarded
+   */
+  readonly claimCertificateId?: string;
 
   /**
    * Key that encrypts the queues, the logs and the forwarder's environment.
@@ -136,7 +143,7 @@ export class PlatformTopicRules extends Construct {
     acknowledgeKmsGrantWildcards(role);
 
     this.rules = {};
-    for (const definition of ruleDefinitions(thingNamePrefix)) {
+    for (const definition of ruleDefinitions(thingNamePrefix, props.claimCertificateId)) {
       const queue = definition.queue === 'device' ? this.deviceEventsQueue : this.telemetryQueue;
       this.rules[definition.id] = new iot.CfnTopicRule(this, `${definition.id}Rule`, {
         topicRulePayload: {

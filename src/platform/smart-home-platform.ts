@@ -120,6 +120,7 @@ export class SmartHomePlatform extends Construct {
     this.topicRules = new PlatformTopicRules(this, 'TopicRules', {
       eventBus: this.events.eventBus,
       thingNamePrefix: this.provisioning.thingNamePrefix,
+      claimCertificateId: this.provisioning.claimCertificateId,
       encryptionKey: this.encryptionKey,
       logRetention,
     });

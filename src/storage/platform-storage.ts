@@ -60,7 +60,7 @@ export class PlatformStorage extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const archiveRetention = props.archiveRetention ?? Duration.days(730);
     const firmwareNoncurrentRetention = props.firmwareNoncurrentRetention ?? Duration.days(365);
-    if (!archiveRetention.isUnresolved() && archiveRetention.toDays() < 30) {
+    if (!archiveRetention.isUnresolved() && archiveRetention.toHours() < 30 * 24) {
       throw new Error(`Invalid archiveRetention of ${archiveRetention.toHumanString()}: it must be at least 30 days, because objects move to infrequent access after 30 days.`);
     }
 

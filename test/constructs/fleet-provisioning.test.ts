@@ -356,6 +356,8 @@ describe('FleetProvisioning validation', () => {
     ['^[A-Za-z0-9#]+$', '#'],
     ['^[A-Za-z0-9 ]+$', ' '],
     ['^.+$', '/'],
+    ['^sh/[0-9]+$', '/'],
+    ['^SH\\+[0-9]+$', '+'],
   ])('rejects serialPattern %j that accepts %j', (serialPattern, character) => {
     expect(() => synthesize({ serialPattern })).toThrow(`it accepts '${character}'`);
   });

@@ -94,6 +94,12 @@ describe('PlatformAuth app client', () => {
     expect(client.ExplicitAuthFlows.sort()).toEqual(['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_SRP_AUTH']);
   });
 
+  test('offers no OAuth flow or callback URL', () => {
+    expect(client.AllowedOAuthFlows).toBeUndefined();
+    expect(client.AllowedOAuthFlowsUserPoolClient).not.toBe(true);
+    expect(client.CallbackURLs).toBeUndefined();
+  });
+
   test('hides whether a user exists', () => {
     expect(client.PreventUserExistenceErrors).toBe('ENABLED');
   });

@@ -9,6 +9,12 @@ function synthesize(props: PlatformEventBusProps = {}) {
   return { stack, events, template: Template.fromStack(stack) };
 }
 
+describe('PlatformEventBus validation', () => {
+  test('rejects an archive retention of 12 hours', () => {
+    expect(() => synthesize({ archiveRetention: Duration.hours(12) })).toThrow(/Invalid archiveRetention of 12 hours: it must be at least 1 day/);
+  });
+});
+
 describe('PlatformEventBus', () => {
   test('creates a custom bus', () => {
     const { template } = synthesize({ eventBusName: 'smart-home-dev' });

@@ -88,6 +88,14 @@ describe('PlatformParameters validation', () => {
     expect(() => PlatformParameters.fromStack(newStack(), 'smart/home', 'dev')).toThrow(/Invalid parameter prefix 'smart\/home'/);
   });
 
+  test('rejects an inherited property name as key', () => {
+    expect(() => PlatformParameters.parameterName('smart-home', 'dev', 'toString')).toThrow(/Unknown parameter key 'toString'/);
+  });
+
+  test('rejects a prefix with / in parameterName', () => {
+    expect(() => PlatformParameters.parameterName('a/b', 'dev', 'userPoolId')).toThrow(/Invalid parameter prefix 'a\/b'/);
+  });
+
   test('rejects an unknown key in parameterName', () => {
     expect(() => PlatformParameters.parameterName('smart-home', 'dev', 'apiKey')).toThrow(/Unknown parameter key 'apiKey'. Use one of: iotDataEndpoint, /);
   });

@@ -116,6 +116,10 @@ describe('PlatformStorage props', () => {
     });
   });
 
+  test('rejects an archiveRetention in hours under 30 days', () => {
+    expect(() => synthesize({ archiveRetention: Duration.hours(100) })).toThrow(/Invalid archiveRetention of 4 days 4 hours: it must be at least 30 days/);
+  });
+
   test('accepts an archiveRetention of 30 days', () => {
     expect(() => synthesize({ archiveRetention: Duration.days(30) })).not.toThrow();
   });

@@ -1,7 +1,7 @@
 import { CfnElement, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { newStack, propertiesOfType } from './template-helpers';
+import { logicalIdOf, newStack, propertiesOfType, renderTokens } from './template-helpers';
 import { PlatformMfa, SmartHomePlatform, SmartHomePlatformProps } from '../../src';
 
 const STATEFUL_TYPES = ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::Cognito::UserPool', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret'];
@@ -128,9 +128,22 @@ describe('SmartHomePlatform props', () => {
   test('passes the thing name prefix to the topic rules', () => {
     const { template } = synthesize({ provisioning: { thingNamePrefix: 'home-dev-' } });
 
-    template.hasResourceProperties('AWS::IoT::TopicRule', {
-      TopicRulePayload: Match.objectLike({ Sql: Match.stringLikeRegexp("startswith\\(clientId, 'home-dev-'\\)") }),
-    });
+    const sql = Object.values(propertiesOfType(template, 'AWS::IoT::TopicRule'))
+      .map((rule) => String(renderTokens(rule.TopicRulePayload.Sql)));
+    expect(sql.filter((statement) => statement.includes("startswith(clientId, 'home-dev-')"))).toHaveLength(2);
+  });
+
+  test('presence rules skip claim certificate sessions', () => {
+    const { template } = synthesize({});
+
+    const claimCertificateId = logicalIdOf(template, 'Custom::IotClaimCertificate');
+    const presence = Object.values(propertiesOfType(template, 'AWS::IoT::TopicRule'))
+      .map((rule) => String(renderTokens(rule.TopicRulePayload.Sql)))
+      .filter((statement) => statement.includes('$aws/events/presence/'));
+    expect(presence).toHaveLength(2);
+    for (const statement of presence) {
+      expect(statement).toContain(`AND principalIdentifier <> '<GetAtt:${claimCertificateId}.CertificateId>'`);
+    }
   });
 
   test('stores parameters under the prefix and stage', () => {

@@ -85,6 +85,16 @@ describe('decideProvisioning', () => {
     expect(lookups.allowlistEntry).not.toHaveBeenCalled();
   });
 
+  test.each(['SH/1', 'SH+1', 'SH#1', 'SH 1', 'S'.repeat(65)])('denies %j even when the pattern allows it', async (serial) => {
+    const lookups = lookupsOf({ allowed: [serial] });
+
+    const decision = await decideProvisioning(requestFor(serial, `sh-${serial}`), { ...POLICY, serialPattern: /^.+$/ }, lookups);
+
+    expect(decision.allow).toBe(false);
+    expect(decision.reason).toBe('INVALID_SERIAL');
+    expect(lookups.allowlistEntry).not.toHaveBeenCalled();
+  });
+
   test.each([
     ['another serial', 'sh-SH-ESP32-000999'],
     ['the bare serial', SERIAL],

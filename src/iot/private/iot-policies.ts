@@ -93,6 +93,9 @@ export function claimPolicyDocument(stack: Stack, templateName: string, thingNam
   return {
     Version: '2012-10-17',
     Statement: [
+      // NOTE: every device shares the claim certificate, so its holder can connect under any
+      // client id with the prefix, including a provisioned device's, and AWS IoT then drops
+      // that device's session. A separate client id namespace for claim sessions would close this.
       { Effect: 'Allow', Action: ['iot:Connect'], Resource: [`${client}${thingNamePrefix}*`] },
       { Effect: 'Allow', Action: ['iot:Publish'], Resource: requests.map((name) => `${topic}${name}`) },
       { Effect: 'Allow', Action: ['iot:Subscribe'], Resource: replies.map((name) => `${filter}${name}`) },

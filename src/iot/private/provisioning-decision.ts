@@ -1,3 +1,7 @@
+import { DEFAULT_SERIAL_PATTERN } from '../../domain/identity';
+
+const SAFE_SERIAL = new RegExp(DEFAULT_SERIAL_PATTERN);
+
 /** Request that AWS IoT sends to a pre-provisioning hook (payload version 2020-04-01). */
 export interface PreProvisioningHookRequest {
   readonly claimCertificateId?: string;
@@ -57,7 +61,9 @@ export async function decideProvisioning(
   if (typeof serial !== 'string' || serial.length === 0) {
     return { allow: false, reason: 'MISSING_PARAMETERS', detail: 'parameter SerialNumber is missing' };
   }
-  if (!policy.serialPattern.test(serial)) {
+  // The configured pattern can only narrow the safe character set: a serial becomes part of a
+  // thing name and of MQTT topics, where '/', '+' and '#' would change their meaning.
+  if (!SAFE_SERIAL.test(serial) || !policy.serialPattern.test(serial)) {
     return { allow: false, reason: 'INVALID_SERIAL', detail: `serial does not match ${policy.serialPattern.source}` };
   }
 

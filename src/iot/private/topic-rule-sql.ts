@@ -13,12 +13,13 @@ export interface RuleDefinition {
  * Returns the platform's topic rules. `topic(n)` counts from 1, so in `iot/status/<thing>/energy`
  * the thing name is `topic(3)`.
  */
-export function ruleDefinitions(thingNamePrefix: string): RuleDefinition[] {
+export function ruleDefinitions(thingNamePrefix: string, claimCertificateId?: string): RuleDefinition[] {
   const device = (kind: string, topicFilter: string): string =>
     `SELECT encode(*, 'base64') AS payload, topic(3) AS thingName, timestamp() AS receivedAt, '${kind}' AS kind FROM '${topicFilter}'`;
   const presence = (eventType: string): string =>
     'SELECT clientId AS thingName, eventType, timestamp, versionNumber, sessionIdentifier, disconnectReason, timestamp() AS receivedAt, \'presence\' AS kind ' +
-    `FROM '$aws/events/presence/${eventType}/+' WHERE startswith(clientId, '${thingNamePrefix}')`;
+    `FROM '$aws/events/presence/${eventType}/+' WHERE startswith(clientId, '${thingNamePrefix}')` +
+    (claimCertificateId ? ` AND principalIdentifier <> '${claimCertificateId}'` : '');
   return [
     { id: 'Capabilities', description: 'Capability documents to Device Capabilities Reported', sql: device('capabilities', 'iot/capabilities/+'), queue: 'device' },
     { id: 'RelayStatus', description: 'Relay states and acknowledgements to Relay State Reported', sql: device('relay-status', 'iot/status/+/relay'), queue: 'device' },
