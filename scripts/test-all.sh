@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine. It installs the npm packages and the Python
-# linters, then runs the library build with its jest suite, the example app's template checks
-# and the packed-library check.
+# Runs every test of the project on a fresh machine. It installs npm packages, Debian packages
+# and the Python linters. Then it runs the firmware host tests and fuzzing, the library build
+# with its jest suite and the virtual ESP32 test. Last come the example app's template checks,
+# the packed-library check and the firmware size build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +11,14 @@ step() { printf '\n==> %s\n' "$*"; }
 step "install npm packages"
 bash scripts/setup.sh
 
+step "firmware host build, unit tests and fuzzing"
+npx projen firmware:test
+
 step "library build: bundle, compile, jest, eslint, package, API.md"
 npx projen build
+
+step "virtual ESP32 against a local TLS MQTT broker"
+npx projen test:device
 
 step "example app: synthesize, cfn-lint, checkov"
 npx projen synth:example
@@ -19,6 +26,9 @@ npx projen lint:templates
 
 step "packed library in a scratch CDK app"
 bash scripts/check-package.sh
+
+step "firmware size for rv32imc"
+npx projen firmware:size
 
 step "summary"
 node scripts/summarize-tests.js test-reports/junit.xml
