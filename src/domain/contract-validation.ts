@@ -22,6 +22,7 @@ const VALIDATORS: Record<ContractSchemaName, CompiledValidator> = {
   'relay-status': compiled.relayStatus,
   'reset': compiled.reset,
   'telemetry': compiled.telemetry,
+  'ui-config': compiled.uiConfig,
 };
 
 function describe(error: ErrorObject): string {
