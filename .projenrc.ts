@@ -101,7 +101,7 @@ project.addTask('firmware:test', {
 });
 project.addTask('test:device', {
   description: 'Run the virtual ESP32 against a local TLS MQTT broker (needs npm run firmware:test first)',
-  exec: 'jest --coverage=false --testPathIgnorePatterns=/node_modules/ --roots=<rootDir>/test/firmware',
+  exec: "jest --coverage=false --testPathIgnorePatterns=/node_modules/ --roots='<rootDir>/test/firmware'",
 });
 project.addTask('firmware:size', {
   description: 'Cross-compile the portable firmware core for rv32imc and print text, data and bss',
