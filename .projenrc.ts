@@ -49,6 +49,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'asl-validator@^4.0.0',
     'node@22.23.3',
     'yaml@^2.6.0',
+    '@smithy/signature-v4@^5.0.0',
+    '@aws-sdk/credential-provider-node@^3.972.0',
   ],
 
   jestOptions: {
@@ -68,6 +70,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/.scratch',
   ],
 });
+
+// Modules that only handlers import are bundled into the handlers' assets, so they may use the
+// packages that the bundles contain.
+project.eslint?.allowDevDeps('src/workflows/private/**');
+project.eslint?.allowDevDeps('src/domain/**');
+project.eslint?.allowDevDeps('src/iot/private/**');
+project.eslint?.allowDevDeps('sandbox/**');
 
 // Minify handler bundles: smaller assets start faster. projen's Lambda bundling options do not
 // expose esbuild's --minify, so the generated bundle tasks get it here.

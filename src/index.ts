@@ -8,3 +8,4 @@ export * from './events/platform-event-bus';
 export * from './iot/fleet-provisioning';
 export * from './iot/platform-topic-rules';
 export * from './api/platform-api';
+export * from './workflows/relay-command-flow';

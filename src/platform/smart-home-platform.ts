@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,6 +11,7 @@ import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisio
 import { PlatformTopicRules } from '../iot/platform-topic-rules';
 import { DeviceRegistry } from '../registry/device-registry';
 import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
+import { RelayCommandFlow } from '../workflows/relay-command-flow';
 
 /**
  * Properties of a SmartHomePlatform.
@@ -52,6 +53,12 @@ export interface SmartHomePlatformProps {
   readonly eventBus?: PlatformEventBusProps;
 
   /**
+   * How long a relay command waits for the device's acknowledgement before it ends TIMED_OUT.
+   * @default Duration.seconds(10)
+   */
+  readonly relayAcknowledgementTimeout?: Duration;
+
+  /**
    * Removal policy of stateful resources (tables, buckets, user pool, key). Development stages
    * usually choose DESTROY.
    * @default RemovalPolicy.RETAIN
@@ -88,6 +95,8 @@ export class SmartHomePlatform extends Construct {
   public readonly topicRules: PlatformTopicRules;
   public readonly api: PlatformApi;
   public readonly parameters: PlatformParameters;
+  /** Switches relays and waits for the devices' acknowledgements. */
+  public readonly relayCommands: RelayCommandFlow;
 
   constructor(scope: Construct, id: string, props: SmartHomePlatformProps) {
     super(scope, id);
@@ -126,6 +135,16 @@ export class SmartHomePlatform extends Construct {
     });
 
     this.api = new PlatformApi(this, 'Api', { userPool: this.auth.userPool, registry: this.registry, encryptionKey: this.encryptionKey, logRetention });
+
+    this.relayCommands = new RelayCommandFlow(this, 'RelayCommands', {
+      registry: this.registry,
+      eventBus: this.events.eventBus,
+      iotDataEndpoint: this.provisioning.dataEndpointAddress,
+      api: this.api,
+      acknowledgementTimeout: props.relayAcknowledgementTimeout,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+    });
 
     this.parameters = new PlatformParameters(this, 'Parameters', {
       prefix: props.parameterPrefix ?? 'smart-home',
