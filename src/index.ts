@@ -9,3 +9,4 @@ export * from './iot/fleet-provisioning';
 export * from './iot/platform-topic-rules';
 export * from './api/platform-api';
 export * from './workflows/relay-command-flow';
+export * from './auth/platform-signing-keys';

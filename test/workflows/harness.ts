@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Context } from 'aws-lambda';
 import { LocalDynamoDb } from '../../sandbox/src/dynamodb/local-dynamodb';
+import { LocalSecretsEndpoint } from '../../sandbox/src/secrets/local-secrets-endpoint';
 import { LOCAL_ACCOUNT, LOCAL_REGION, resolveIntrinsic } from '../../sandbox/src/stepfunctions/definition';
 import { LocalStepFunctionsEndpoint } from '../../sandbox/src/stepfunctions/local-sfn-endpoint';
 import { LocalWorkflow } from '../../sandbox/src/stepfunctions/local-workflow';
@@ -30,7 +31,8 @@ export class WorkflowHarness {
     const dynamodb = await LocalDynamoDb.start();
     const taskTokens = new TaskTokens();
     const sfnEndpoint = await LocalStepFunctionsEndpoint.start(taskTokens);
-    const harness = new WorkflowHarness(dynamodb, taskTokens, sfnEndpoint);
+    const secrets = await LocalSecretsEndpoint.start();
+    const harness = new WorkflowHarness(dynamodb, taskTokens, sfnEndpoint, secrets);
     await new Promise<void>((resolve) => harness.recorder.listen(0, '127.0.0.1', () => resolve()));
 
     process.env.AWS_REGION = LOCAL_REGION;
@@ -38,6 +40,7 @@ export class WorkflowHarness {
     process.env.AWS_SECRET_ACCESS_KEY = 'local';
     process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.endpoint;
     process.env.AWS_ENDPOINT_URL_SFN = sfnEndpoint.url;
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.url;
     process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
     return harness;
   }
@@ -50,6 +53,8 @@ export class WorkflowHarness {
     public readonly dynamodb: LocalDynamoDb,
     public readonly taskTokens: TaskTokens,
     private readonly sfnEndpoint: LocalStepFunctionsEndpoint,
+    /** Secrets Manager stand-in; secrets are keyed by the ARN or name the handler asks for. */
+    public readonly secrets: LocalSecretsEndpoint,
   ) {
     this.recorder = createServer((request, response) => {
       const chunks: Buffer[] = [];
@@ -128,6 +133,7 @@ export class WorkflowHarness {
   public async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.recorder.close(() => resolve()));
     await this.sfnEndpoint.stop();
+    await this.secrets.stop();
     await this.dynamodb.stop();
   }
 
