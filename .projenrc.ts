@@ -50,6 +50,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'node@22.23.3',
     'yaml@^2.6.0',
     '@smithy/signature-v4@^5.0.0',
+    '@aws-sdk/client-lambda@^3.1000.0',
     '@aws-sdk/credential-provider-node@^3.972.0',
   ],
 
@@ -74,6 +75,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // Modules that only handlers import are bundled into the handlers' assets, so they may use the
 // packages that the bundles contain.
 project.eslint?.allowDevDeps('src/workflows/private/**');
+project.eslint?.allowDevDeps('src/api/private/**');
 project.eslint?.allowDevDeps('src/domain/**');
 project.eslint?.allowDevDeps('src/iot/private/**');
 project.eslint?.allowDevDeps('sandbox/**');

@@ -52,7 +52,7 @@ export class WorkflowHarness {
   private constructor(
     public readonly dynamodb: LocalDynamoDb,
     public readonly taskTokens: TaskTokens,
-    private readonly sfnEndpoint: LocalStepFunctionsEndpoint,
+    public readonly stepFunctions: LocalStepFunctionsEndpoint,
     /** Secrets Manager stand-in; secrets are keyed by the ARN or name the handler asks for. */
     public readonly secrets: LocalSecretsEndpoint,
   ) {
@@ -132,7 +132,7 @@ export class WorkflowHarness {
 
   public async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.recorder.close(() => resolve()));
-    await this.sfnEndpoint.stop();
+    await this.stepFunctions.stop();
     await this.secrets.stop();
     await this.dynamodb.stop();
   }

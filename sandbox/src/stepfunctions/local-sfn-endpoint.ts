@@ -1,11 +1,21 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import type { LocalExecution, LocalWorkflow } from './local-workflow';
 import { TaskFailedError, TaskTokens } from './task-tokens';
 
+interface ExecutionRecord {
+  readonly executionArn: string;
+  readonly input: string;
+  readonly startDate: number;
+  result?: LocalExecution;
+  readonly done: Promise<LocalExecution>;
+}
+
 /**
- * The task token calls of the Step Functions API (SendTaskSuccess, SendTaskFailure,
- * SendTaskHeartbeat) on 127.0.0.1, so handlers that resume a waiting workflow use their real
- * AWS SDK client through `AWS_ENDPOINT_URL_SFN`.
+ * The Step Functions API calls that the platform's handlers make, on 127.0.0.1, so they use
+ * their real AWS SDK client through `AWS_ENDPOINT_URL_SFN`: StartExecution and
+ * StartSyncExecution of registered local workflows, DescribeExecution, and the task token calls
+ * (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat).
  */
 export class LocalStepFunctionsEndpoint {
   public static async start(taskTokens: TaskTokens, port = 0): Promise<LocalStepFunctionsEndpoint> {
@@ -18,6 +28,8 @@ export class LocalStepFunctionsEndpoint {
   }
 
   private readonly server: Server;
+  private readonly workflows = new Map<string, LocalWorkflow>();
+  private readonly executions = new Map<string, ExecutionRecord>();
 
   private constructor(private readonly taskTokens: TaskTokens) {
     this.server = createServer((request, response) => {
@@ -34,6 +46,50 @@ export class LocalStepFunctionsEndpoint {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Makes a local workflow startable under a state machine ARN. */
+  public register(stateMachineArn: string, workflow: LocalWorkflow): void {
+    this.workflows.set(stateMachineArn, workflow);
+  }
+
+  /** Executions started through this endpoint, by execution ARN. */
+  public execution(executionArn: string): { done: Promise<LocalExecution>; result?: LocalExecution } | undefined {
+    return this.executions.get(executionArn);
+  }
+
+  /** Waits until every execution started so far has ended. */
+  public async settle(): Promise<void> {
+    await Promise.all([...this.executions.values()].map((execution) => execution.done));
+  }
+
+  private start(body: any): ExecutionRecord {
+    const workflow = this.workflows.get(body.stateMachineArn);
+    if (!workflow) {
+      throw Object.assign(new Error(`State Machine Does Not Exist: '${body.stateMachineArn}'`), { name: 'StateMachineDoesNotExist' });
+    }
+    const name = body.name ?? `local-${Date.now()}-${Math.random().toString(16).slice(2, 10)}`;
+    const executionArn = `${String(body.stateMachineArn).replace(':stateMachine:', ':execution:')}:${name}`;
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      // Step Functions answers a repeated start of the same name and input with the first execution.
+      if (existing.input !== (body.input ?? '{}')) {
+        throw Object.assign(new Error(`Execution Already Exists: '${executionArn}'`), { name: 'ExecutionAlreadyExists' });
+      }
+      return existing;
+    }
+    const input = body.input ?? '{}';
+    const record: ExecutionRecord = {
+      executionArn,
+      input,
+      startDate: Date.now(),
+      done: workflow.run(JSON.parse(input), name).then((result) => {
+        record.result = result;
+        return result;
+      }),
+    };
+    this.executions.set(executionArn, record);
+    return record;
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) {
@@ -45,6 +101,38 @@ export class LocalStepFunctionsEndpoint {
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
       switch (operation) {
+        case 'StartExecution': {
+          const execution = this.start(body);
+          return reply(response, 200, { executionArn: execution.executionArn, startDate: execution.startDate / 1000 });
+        }
+        case 'StartSyncExecution': {
+          const execution = this.start(body);
+          const result = await execution.done;
+          return reply(response, 200, {
+            executionArn: execution.executionArn,
+            stateMachineArn: body.stateMachineArn,
+            status: result.status,
+            output: result.output === undefined ? undefined : JSON.stringify(result.output),
+            error: result.error,
+            cause: result.cause,
+            startDate: execution.startDate / 1000,
+            stopDate: Date.now() / 1000,
+          });
+        }
+        case 'DescribeExecution': {
+          const execution = this.executions.get(body.executionArn);
+          if (!execution) {
+            return reply(response, 400, { __type: 'ExecutionDoesNotExist', message: `Execution Does Not Exist: '${body.executionArn}'` });
+          }
+          return reply(response, 200, {
+            executionArn: execution.executionArn,
+            status: execution.result?.status ?? 'RUNNING',
+            output: execution.result?.output === undefined ? undefined : JSON.stringify(execution.result.output),
+            error: execution.result?.error,
+            cause: execution.result?.cause,
+            startDate: execution.startDate / 1000,
+          });
+        }
         case 'SendTaskSuccess':
           this.taskTokens.sendSuccess(body.taskToken, JSON.parse(body.output));
           break;
@@ -58,7 +146,8 @@ export class LocalStepFunctionsEndpoint {
       }
       return reply(response, 200, {});
     } catch (error) {
-      const name = error instanceof TaskFailedError ? error.name : 'InvalidToken';
+      const known = error instanceof TaskFailedError || ['StateMachineDoesNotExist', 'ExecutionAlreadyExists'].includes((error as Error).name);
+      const name = known ? (error as Error).name : 'InvalidToken';
       return reply(response, 400, { __type: name, message: (error as Error).message });
     }
   }

@@ -109,6 +109,19 @@ type DeviceUpdate @aws_cognito_user_pools @aws_iam {
   at: AWSTimestamp!
 }
 
+"A short-lived token that the app hands to a device during Wi-Fi setup, so the device links to this user when it announces itself."
+type ClaimToken @aws_cognito_user_pools {
+  token: String!
+  expiresAt: AWSTimestamp!
+}
+
+"A pairing code to print as a QR code on a device or show on its display. Only its hash is stored."
+type PairingCode @aws_cognito_user_pools {
+  deviceId: ID!
+  code: String!
+  expiresAt: AWSTimestamp!
+}
+
 input RegisterDeviceInput {
   deviceId: ID!
   name: String
@@ -142,6 +155,10 @@ type Mutation {
   addDevice(code: String!): Device! @aws_cognito_user_pools
   "Unlinks a device, sends it a reset and ends live subscriptions for it."
   removeDevice(deviceId: ID!): ID! @aws_cognito_user_pools
+  "Issues an auto-discovery claim token for the signed-in user."
+  createClaimToken: ClaimToken! @aws_cognito_user_pools
+  "Issues a pairing code for a device; for members of the admins group, such as installers."
+  createPairingCode(deviceId: ID!): PairingCode! @aws_cognito_user_pools(cognito_groups: ["admins"])
   "Used by the backend to push a device update to subscribers."
   publishDeviceUpdate(input: DeviceUpdateInput!): DeviceUpdate! @aws_iam
 }
