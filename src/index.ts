@@ -10,3 +10,4 @@ export * from './iot/platform-topic-rules';
 export * from './api/platform-api';
 export * from './workflows/relay-command-flow';
 export * from './auth/platform-signing-keys';
+export * from './monitoring/platform-monitoring';

@@ -1,7 +1,9 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PlatformApi } from '../api/platform-api';
 import { PlatformAuth, PlatformAuthProps } from '../auth/platform-auth';
@@ -9,9 +11,11 @@ import { PlatformParameters } from '../config/platform-parameters';
 import { PlatformEventBus, PlatformEventBusProps } from '../events/platform-event-bus';
 import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisioning';
 import { PlatformTopicRules } from '../iot/platform-topic-rules';
+import { PlatformMonitoring } from '../monitoring/platform-monitoring';
 import { DeviceRegistry } from '../registry/device-registry';
 import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
 import { RelayCommandFlow } from '../workflows/relay-command-flow';
+
 
 /**
  * Properties of a SmartHomePlatform.
@@ -59,6 +63,19 @@ export interface SmartHomePlatformProps {
   readonly relayAcknowledgementTimeout?: Duration;
 
   /**
+   * Email address that the alarm topic notifies.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
+
+  /**
+   * Turns on a daily AWS IoT Device Defender audit. Audit settings are per account and region,
+   * so turn it on in one stack of an account only.
+   * @default false
+   */
+  readonly deviceDefenderAudit?: boolean;
+
+  /**
    * Removal policy of stateful resources (tables, buckets, user pool, key). Development stages
    * usually choose DESTROY.
    * @default RemovalPolicy.RETAIN
@@ -97,6 +114,8 @@ export class SmartHomePlatform extends Construct {
   public readonly parameters: PlatformParameters;
   /** Switches relays and waits for the devices' acknowledgements. */
   public readonly relayCommands: RelayCommandFlow;
+  /** Dashboard, alarms and the alarm topic. */
+  public readonly monitoring: PlatformMonitoring;
 
   constructor(scope: Construct, id: string, props: SmartHomePlatformProps) {
     super(scope, id);
@@ -146,6 +165,27 @@ export class SmartHomePlatform extends Construct {
       logRetention,
     });
 
+    this.monitoring = new PlatformMonitoring(this, 'Monitoring', {
+      encryptionKey: this.encryptionKey,
+      alarmEmail: props.alarmEmail,
+      deviceDefenderAudit: props.deviceDefenderAudit,
+      stateMachines: [{ name: 'RelayCommands', stateMachine: this.relayCommands.stateMachine }],
+      functions: [
+        { name: 'ProvisioningHook', function: this.provisioning.hookFunction },
+        { name: 'MessageForwarder', function: this.topicRules.forwarderFunction },
+        { name: 'RelayCommandSteps', function: this.relayCommands.stepsFunction },
+        { name: 'RelayAcknowledgements', function: this.relayCommands.acknowledgementFunction },
+      ],
+      failureQueues: [
+        { name: 'RuleErrors', queue: this.topicRules.ruleErrorsQueue },
+        { name: 'DeviceEventsDlq', queue: this.topicRules.deadLetterQueues[0] },
+        { name: 'TelemetryDlq', queue: this.topicRules.deadLetterQueues[1] },
+        ...deadLetterQueuesOf([this.relayCommands.acknowledgementFunction]),
+      ],
+      provisioningHookLogGroup: (this.provisioning.hookFunction as lambda.Function).logGroup,
+      relayCommandLogGroup: (this.relayCommands.stepsFunction as lambda.Function).logGroup,
+    });
+
     this.parameters = new PlatformParameters(this, 'Parameters', {
       prefix: props.parameterPrefix ?? 'smart-home',
       stage: props.stage,
@@ -162,4 +202,11 @@ export class SmartHomePlatform extends Construct {
       },
     });
   }
+}
+
+/** The dead-letter queues of functions invoked asynchronously. */
+function deadLetterQueuesOf(functions: lambda.IFunction[]): { name: string; queue: sqs.IQueue }[] {
+  return functions
+    .filter((fn): fn is lambda.Function => fn instanceof lambda.Function && fn.deadLetterQueue !== undefined)
+    .map((fn) => ({ name: `${fn.node.id}Dlq`, queue: fn.deadLetterQueue! }));
 }
