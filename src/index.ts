@@ -11,3 +11,6 @@ export * from './api/platform-api';
 export * from './workflows/relay-command-flow';
 export * from './auth/platform-signing-keys';
 export * from './monitoring/platform-monitoring';
+export * from './workflows/device-onboarding-workflow';
+export * from './workflows/device-linking-workflow';
+export * from './api/platform-api-resolvers';

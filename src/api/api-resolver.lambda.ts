@@ -240,11 +240,27 @@ async function runSync(stateMachineArn: string | undefined, input: unknown): Pro
   const result = await stepFunctions.send(new StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }))
     .catch((error) => { throw translateSdkError(error, 'StartSyncExecution'); });
   if (result.status !== 'SUCCEEDED') {
-    const error = new Error(result.cause || `The workflow ended ${result.status}.`);
+    const error = new Error(messageOfCause(result.cause) ?? `The workflow ended ${result.status}.`);
     error.name = result.error || 'WorkflowFailedError';
     throw error;
   }
   return JSON.parse(result.output ?? '{}');
+}
+
+/**
+ * Returns the message of a failed execution's cause. A Lambda error's cause is a JSON document
+ * with the stack trace, which users must not see, so only its errorMessage is kept.
+ */
+function messageOfCause(cause: string | undefined): string | undefined {
+  if (!cause) {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : 'The request failed.';
+  } catch {
+    return cause;
+  }
 }
 
 async function addDevice(code: unknown, userId: string) {

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as appsync from 'aws-cdk-lib/aws-appsync';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -12,6 +12,7 @@ import { ApiResolverFunction } from './api-resolver-function';
 import { PlatformApi } from './platform-api';
 import { INVOKE_RESOLVER_CODE, ME_RESOLVER_CODE, PUBLISH_UPDATE_RESOLVER_CODE, REMOVE_DEVICE_RESOLVER_CODE, SUBSCRIPTION_RESOLVER_CODE } from './private/resolver-code';
 import { PlatformAuth } from '../auth/platform-auth';
+import { acknowledgeRules } from '../private/acknowledge';
 import { DeviceRegistry } from '../registry/device-registry';
 import { createWorkflowFunction } from '../workflows/private/workflow-resources';
 import { RelayCommandFlow } from '../workflows/relay-command-flow';
@@ -94,7 +95,8 @@ export class PlatformApiResolvers extends Construct {
     });
     props.registry.devicesTable.grantReadWriteData(fn);
     props.registry.linksTable.grantReadData(fn);
-    props.uiConfigBucket.grantRead(fn, 'ui/*');
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.uiConfigBucket.arnForObjects('ui/*')] }));
+    props.uiConfigBucket.encryptionKey?.grantDecrypt(fn);
     props.relayCommands.stateMachine.grantStartExecution(fn);
     fn.addToRolePolicy(new iam.PolicyStatement({
       actions: ['states:StartSyncExecution'],
@@ -102,9 +104,23 @@ export class PlatformApiResolvers extends Construct {
     }));
     props.pairingFunction.grantInvoke(fn);
     props.claimTokenKey.grantRead(fn);
+    acknowledgeRules(fn.role!, [
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.uiConfigBucket)}.Arn>/ui/*]`,
+        reason: 'The resolver reads the UI document of whichever device the caller owns; documents are named after the device and its capabilities.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.pairingFunction)}.Arn>:*]`,
+        reason: 'CDK grants invoke on every version and alias of the pairing code function.',
+      },
+    ]);
     this.resolverFunction = fn;
 
     const dataSource = props.api.api.addLambdaDataSource('Resolver', fn);
+    acknowledgeRules(dataSource, [{
+      id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(fn)}.Arn>:*]`,
+      reason: 'CDK grants AppSync invoke on every version and alias of the resolver function.',
+    }]);
     const resolve = (typeName: string, fieldName: string, code: string, source: appsync.BaseDataSource = dataSource) =>
       source.createResolver(`${typeName}${fieldName}`, {
         typeName,
@@ -124,4 +140,9 @@ export class PlatformApiResolvers extends Construct {
     resolve('Query', 'me', ME_RESOLVER_CODE, props.api.noneDataSource);
     resolve('Mutation', 'publishDeviceUpdate', PUBLISH_UPDATE_RESOLVER_CODE, props.api.noneDataSource);
   }
+}
+
+function logicalIdOf(construct: { node: { defaultChild?: unknown } }): string {
+  const resource = construct.node.defaultChild as CfnResource;
+  return Stack.of(resource).getLogicalId(resource);
 }

@@ -6,7 +6,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PlatformApi } from '../api/platform-api';
+import { PlatformApiResolvers } from '../api/platform-api-resolvers';
 import { PlatformAuth, PlatformAuthProps } from '../auth/platform-auth';
+import { PlatformSigningKeys } from '../auth/platform-signing-keys';
 import { PlatformParameters } from '../config/platform-parameters';
 import { PlatformEventBus, PlatformEventBusProps } from '../events/platform-event-bus';
 import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisioning';
@@ -14,6 +16,8 @@ import { PlatformTopicRules } from '../iot/platform-topic-rules';
 import { PlatformMonitoring } from '../monitoring/platform-monitoring';
 import { DeviceRegistry } from '../registry/device-registry';
 import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
+import { DeviceLinkingWorkflow } from '../workflows/device-linking-workflow';
+import { DeviceOnboardingWorkflow } from '../workflows/device-onboarding-workflow';
 import { RelayCommandFlow } from '../workflows/relay-command-flow';
 
 
@@ -114,6 +118,14 @@ export class SmartHomePlatform extends Construct {
   public readonly parameters: PlatformParameters;
   /** Switches relays and waits for the devices' acknowledgements. */
   public readonly relayCommands: RelayCommandFlow;
+  /** Keys that sign claim tokens and pepper pairing code hashes. */
+  public readonly signingKeys: PlatformSigningKeys;
+  /** Registers devices from their capability documents and links them by claim token. */
+  public readonly onboarding: DeviceOnboardingWorkflow;
+  /** Links devices by pairing code and removes them. */
+  public readonly linking: DeviceLinkingWorkflow;
+  /** Resolvers of the GraphQL API. */
+  public readonly apiResolvers: PlatformApiResolvers;
   /** Dashboard, alarms and the alarm topic. */
   public readonly monitoring: PlatformMonitoring;
 
@@ -165,21 +177,63 @@ export class SmartHomePlatform extends Construct {
       logRetention,
     });
 
+    this.signingKeys = new PlatformSigningKeys(this, 'SigningKeys', { encryptionKey: this.encryptionKey, removalPolicy });
+    const workflowProps = {
+      registry: this.registry,
+      eventBus: this.events.eventBus,
+      api: this.api,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+    };
+    this.onboarding = new DeviceOnboardingWorkflow(this, 'Onboarding', {
+      ...workflowProps,
+      uiConfigBucket: this.storage.uiConfigBucket,
+      claimTokenKey: this.signingKeys.claimTokenKey,
+    });
+    this.linking = new DeviceLinkingWorkflow(this, 'Linking', {
+      ...workflowProps,
+      pairingCodePepper: this.signingKeys.pairingCodePepper,
+      iotDataEndpoint: this.provisioning.dataEndpointAddress,
+    });
+    this.apiResolvers = new PlatformApiResolvers(this, 'ApiResolvers', {
+      api: this.api,
+      registry: this.registry,
+      uiConfigBucket: this.storage.uiConfigBucket,
+      relayCommands: this.relayCommands,
+      linkStateMachine: this.linking.linkStateMachine,
+      unlinkStateMachine: this.linking.unlinkStateMachine,
+      pairingFunction: this.linking.pairingFunction,
+      claimTokenKey: this.signingKeys.claimTokenKey,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+    });
+
     this.monitoring = new PlatformMonitoring(this, 'Monitoring', {
       encryptionKey: this.encryptionKey,
       alarmEmail: props.alarmEmail,
       deviceDefenderAudit: props.deviceDefenderAudit,
-      stateMachines: [{ name: 'RelayCommands', stateMachine: this.relayCommands.stateMachine }],
+      stateMachines: [
+        { name: 'RelayCommands', stateMachine: this.relayCommands.stateMachine },
+        { name: 'Onboarding', stateMachine: this.onboarding.stateMachine },
+        { name: 'LinkDevice', stateMachine: this.linking.linkStateMachine },
+        { name: 'UnlinkDevice', stateMachine: this.linking.unlinkStateMachine },
+      ],
       functions: [
         { name: 'ProvisioningHook', function: this.provisioning.hookFunction },
         { name: 'MessageForwarder', function: this.topicRules.forwarderFunction },
         { name: 'RelayCommandSteps', function: this.relayCommands.stepsFunction },
         { name: 'RelayAcknowledgements', function: this.relayCommands.acknowledgementFunction },
+        { name: 'OnboardingSteps', function: this.onboarding.stepsFunction },
+        { name: 'LinkingSteps', function: this.linking.stepsFunction },
+        { name: 'PairingCodes', function: this.linking.pairingFunction },
+        { name: 'ApiResolver', function: this.apiResolvers.resolverFunction },
       ],
       failureQueues: [
         { name: 'RuleErrors', queue: this.topicRules.ruleErrorsQueue },
         { name: 'DeviceEventsDlq', queue: this.topicRules.deadLetterQueues[0] },
         { name: 'TelemetryDlq', queue: this.topicRules.deadLetterQueues[1] },
+        { name: 'OnboardingEventsDlq', queue: this.onboarding.deadLetterQueue },
+        { name: 'RelayEventsDlq', queue: this.relayCommands.deadLetterQueue },
         ...deadLetterQueuesOf([this.relayCommands.acknowledgementFunction]),
       ],
       provisioningHookLogGroup: (this.provisioning.hookFunction as lambda.Function).logGroup,

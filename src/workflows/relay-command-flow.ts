@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { WorkflowEnvironment, createWorkflowFunction, createWorkflowStateMachine, createEventDeadLetterQueue, invokeStep } from './private/workflow-resources';
@@ -83,6 +84,8 @@ export class RelayCommandFlow extends Construct {
   public readonly acknowledgementFunction: lambda.IFunction;
   /** How long the workflow waits for an acknowledgement. */
   public readonly acknowledgementTimeout: Duration;
+  /** Dead-letter queue of the event rules' targets. */
+  public readonly deadLetterQueue: sqs.IQueue;
 
   constructor(scope: Construct, id: string, props: RelayCommandFlowProps) {
     super(scope, id);
@@ -186,6 +189,7 @@ export class RelayCommandFlow extends Construct {
 
     // Device reports resume workflows; command requests on the bus start them.
     const deadLetterQueue = createEventDeadLetterQueue(this, 'EventsDlq', props.encryptionKey);
+    this.deadLetterQueue = deadLetterQueue;
     new events.Rule(this, 'RelayReports', {
       eventBus: props.eventBus,
       description: 'Relay states and acknowledgements from devices',

@@ -9,7 +9,7 @@ import { buildApp } from '../../examples/app/src/stages';
 interface Violation {
   readonly ruleName: string;
   readonly description: string;
-  readonly violatingResources: { resourceLogicalId: string; templatePath: string }[];
+  readonly violatingConstructs: { constructPath: string }[];
 }
 
 interface PluginReport {
@@ -64,7 +64,7 @@ describe('example app compliance', () => {
     return reports
       .filter((report) => report.pluginName.includes(pluginPrefix))
       .flatMap((report) => report.violations.map((violation) =>
-        `${violation.ruleName} ${violation.violatingResources.map((resource) => resource.resourceLogicalId).join(',')}: ${violation.description.slice(0, 120)}`));
+        `${violation.ruleName} ${violation.violatingConstructs.map((construct) => construct.constructPath).join(',')}: ${violation.description.slice(0, 120)}`));
   }
 
   test('CloudFormation validation reports no violation', () => {

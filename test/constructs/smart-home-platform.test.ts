@@ -30,8 +30,8 @@ describe('SmartHomePlatform composition', () => {
     ['AWS::IoT::TopicRule', 6],
     ['AWS::AppSync::GraphQLApi', 1],
     ['AWS::SSM::Parameter', 9],
-    ['AWS::Lambda::Function', 5],
-    ['AWS::StepFunctions::StateMachine', 1],
+    ['AWS::Lambda::Function', 9],
+    ['AWS::StepFunctions::StateMachine', 4],
     ['Custom::IotClaimCertificate', 1],
     ['Custom::IotDataEndpoint', 1],
   ])('creates %s resources: %d', (type, count) => {
@@ -110,7 +110,7 @@ describe('SmartHomePlatform encryption', () => {
   test('encrypts function environments with the platform key', () => {
     const keys = Object.values(propertiesOfType(template, 'AWS::Lambda::Function')).map((fn) => fn.KmsKeyArn);
 
-    expect(keys).toHaveLength(5);
+    expect(keys).toHaveLength(9);
     expect(keys.filter((key) => JSON.stringify(key) !== JSON.stringify(platformKey))).toEqual([]);
   });
 

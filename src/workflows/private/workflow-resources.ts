@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -130,6 +131,8 @@ export function createEventDeadLetterQueue(scope: Construct, id: string, encrypt
     enforceSSL: true,
     retentionPeriod: Duration.days(14),
   });
+  // EventBridge writes to the queue as itself, so it needs the key to encrypt messages.
+  encryptionKey?.grant(new iam.ServicePrincipal('events.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
   acknowledgeRules(queue, [
     { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the workflow\'s event rule targets.' },
     { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the workflow\'s event rule targets.' },
