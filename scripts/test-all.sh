@@ -18,7 +18,7 @@ step "library build: bundle, compile, jest, eslint, package, API.md"
 npx projen build
 
 step "virtual ESP32 against a local TLS MQTT broker"
-npx projen test:device
+JEST_JUNIT_OUTPUT_NAME=device-junit.xml npx projen test:device
 
 step "example app: synthesize, cfn-lint, checkov"
 npx projen synth:example
@@ -31,4 +31,4 @@ step "firmware size for rv32imc"
 npx projen firmware:size
 
 step "summary"
-node scripts/summarize-tests.js test-reports/junit.xml
+node scripts/summarize-tests.js test-reports/junit.xml test-reports/device-junit.xml
