@@ -51,6 +51,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'yaml@^2.6.0',
     '@smithy/signature-v4@^5.0.0',
     '@aws-sdk/client-lambda@^3.1000.0',
+    '@aws-sdk/client-firehose@^3.1000.0',
     '@aws-sdk/credential-provider-node@^3.972.0',
   ],
 
@@ -76,6 +77,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // packages that the bundles contain.
 project.eslint?.allowDevDeps('src/workflows/private/**');
 project.eslint?.allowDevDeps('src/api/private/**');
+project.eslint?.allowDevDeps('src/telemetry/private/**');
 project.eslint?.allowDevDeps('src/domain/**');
 project.eslint?.allowDevDeps('src/iot/private/**');
 project.eslint?.allowDevDeps('sandbox/**');

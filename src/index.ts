@@ -14,3 +14,4 @@ export * from './monitoring/platform-monitoring';
 export * from './workflows/device-onboarding-workflow';
 export * from './workflows/device-linking-workflow';
 export * from './api/platform-api-resolvers';
+export * from './telemetry/telemetry-pipeline';

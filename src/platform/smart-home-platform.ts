@@ -16,6 +16,7 @@ import { PlatformTopicRules } from '../iot/platform-topic-rules';
 import { PlatformMonitoring } from '../monitoring/platform-monitoring';
 import { DeviceRegistry } from '../registry/device-registry';
 import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
+import { TelemetryPipeline } from '../telemetry/telemetry-pipeline';
 import { DeviceLinkingWorkflow } from '../workflows/device-linking-workflow';
 import { DeviceOnboardingWorkflow } from '../workflows/device-onboarding-workflow';
 import { RelayCommandFlow } from '../workflows/relay-command-flow';
@@ -126,6 +127,8 @@ export class SmartHomePlatform extends Construct {
   public readonly linking: DeviceLinkingWorkflow;
   /** Resolvers of the GraphQL API. */
   public readonly apiResolvers: PlatformApiResolvers;
+  /** Latest readings, recent readings, anomaly detection and the telemetry archive. */
+  public readonly telemetry: TelemetryPipeline;
   /** Dashboard, alarms and the alarm topic. */
   public readonly monitoring: PlatformMonitoring;
 
@@ -208,6 +211,15 @@ export class SmartHomePlatform extends Construct {
       logRetention,
     });
 
+    this.telemetry = new TelemetryPipeline(this, 'Telemetry', {
+      registry: this.registry,
+      eventBus: this.events.eventBus,
+      archiveBucket: this.storage.archiveBucket,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+      removalPolicy,
+    });
+
     this.monitoring = new PlatformMonitoring(this, 'Monitoring', {
       encryptionKey: this.encryptionKey,
       alarmEmail: props.alarmEmail,
@@ -227,6 +239,7 @@ export class SmartHomePlatform extends Construct {
         { name: 'LinkingSteps', function: this.linking.stepsFunction },
         { name: 'PairingCodes', function: this.linking.pairingFunction },
         { name: 'ApiResolver', function: this.apiResolvers.resolverFunction },
+        { name: 'TelemetryProcessor', function: this.telemetry.processorFunction },
       ],
       failureQueues: [
         { name: 'RuleErrors', queue: this.topicRules.ruleErrorsQueue },
@@ -234,6 +247,7 @@ export class SmartHomePlatform extends Construct {
         { name: 'TelemetryDlq', queue: this.topicRules.deadLetterQueues[1] },
         { name: 'OnboardingEventsDlq', queue: this.onboarding.deadLetterQueue },
         { name: 'RelayEventsDlq', queue: this.relayCommands.deadLetterQueue },
+        { name: 'TelemetryEventsDlq', queue: this.telemetry.deadLetterQueue },
         ...deadLetterQueuesOf([this.relayCommands.acknowledgementFunction]),
       ],
       provisioningHookLogGroup: (this.provisioning.hookFunction as lambda.Function).logGroup,
