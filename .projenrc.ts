@@ -47,7 +47,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'dynalite@^4.0.0',
     'aws-local-stepfunctions@^3.0.0',
     'asl-validator@^4.0.0',
-    'node@22.23.3',
     'yaml@^2.6.0',
     '@smithy/signature-v4@^5.0.0',
     '@aws-sdk/client-lambda@^3.1000.0',
@@ -115,6 +114,11 @@ project.addTask('firmware:test', {
 project.addTask('test:device', {
   description: 'Run the virtual ESP32 against a local TLS MQTT broker (needs npm run firmware:test first)',
   exec: "jest --coverage=false --testPathIgnorePatterns=/node_modules/ --roots='<rootDir>/test/firmware'",
+});
+project.addTask('bench', {
+  description: 'Measure the platform\'s figures next to their baselines (medians of BENCH_RUNS runs); --json FILE writes them as JSON',
+  exec: 'node bench/bench.js',
+  receiveArgs: true,
 });
 project.addTask('firmware:size', {
   description: 'Cross-compile the portable firmware core for rv32imc and print text, data and bss',
