@@ -10,9 +10,10 @@ if [ -z "$tarball" ]; then
   echo "check-package: no tarball in dist/js; run 'npx projen build' first" >&2
   exit 1
 fi
-app=.scratch/consumer-app
-rm -rf "$app"
-mkdir -p "$app"
+# The app lives outside the repository, so Node.js cannot resolve packages from the
+# repository's own node_modules and a missing runtime dependency fails here as it would for users.
+app=$(mktemp -d /tmp/cdk-smart-home-consumer.XXXXXX)
+trap 'rm -rf "$app"' EXIT
 cp "$tarball" "$app/cdk-smart-home.tgz"
 cdk_version=$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")
 constructs_version=$(node -p "require('./package.json').devDependencies['constructs']")
@@ -34,23 +35,25 @@ const path = require('node:path');
 const { App, Stack } = require('aws-cdk-lib');
 const { SmartHomePlatform } = require('cdk-smart-home');
 
-const app = new App({ outdir: path.join(__dirname, 'cdk.out') });
+const app = new App({ outdir: path.join(__dirname, 'cdk.out'), context: { 'aws:cdk:enable-asset-metadata': true } });
 const stack = new Stack(app, 'Consumer');
 new SmartHomePlatform(stack, 'Home', { stage: 'test', provisioning: { allowedSerials: ['SH-ESP32-000123'] } });
 const assembly = app.synth();
 
 const template = assembly.getStackByName('Consumer').template;
-const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
-const assets = fs.readdirSync(assembly.directory).filter((name) => name.startsWith('asset.'));
-for (const asset of assets) {
-  if (!fs.existsSync(path.join(assembly.directory, asset, 'index.js'))) {
-    throw new Error(`asset ${asset} has no index.js`);
+const functions = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::Lambda::Function');
+if (functions.length === 0) {
+  throw new Error('the platform synthesized no Lambda function');
+}
+const assets = new Set();
+for (const [id, resource] of functions) {
+  const asset = resource.Metadata && resource.Metadata['aws:asset:path'];
+  if (!asset || !fs.existsSync(path.join(assembly.directory, asset, 'index.js'))) {
+    throw new Error(`function ${id} has no prebuilt handler bundle (asset ${asset})`);
   }
+  assets.add(asset);
 }
-if (functions.length === 0 || assets.length < functions.length) {
-  throw new Error(`expected a bundled asset per function, found ${functions.length} functions and ${assets.length} assets`);
-}
-console.log(`check-package: synthesized ${functions.length} functions from ${assets.length} prebuilt assets`);
+console.log(`check-package: synthesized ${functions.length} functions from ${assets.size} prebuilt handler bundles`);
 JS
 
 echo "check-package: installing $tarball into $app"

@@ -12,6 +12,15 @@ function findTemplates(dir) {
   });
 }
 
+/** Renders a template value as text, with references shown as <Id>. */
+function textOf(value) {
+  if (typeof value === 'string') return value;
+  if (value && value['Fn::Join']) return value['Fn::Join'][1].map(textOf).join(value['Fn::Join'][0]);
+  if (value && value.Ref) return `<${value.Ref}>`;
+  if (value && value['Fn::GetAtt']) return `<${value['Fn::GetAtt'].join('.')}>`;
+  return JSON.stringify(value);
+}
+
 function resourcesOfType(template, type) {
   return Object.entries(template.Resources ?? {}).filter(([, resource]) => resource.Type === type);
 }
@@ -36,7 +45,8 @@ for (const file of templates) {
     console.log(`  provisioning template: ${template_.Properties.TemplateName}`);
   }
   for (const [id, rule] of resourcesOfType(template, 'AWS::IoT::TopicRule')) {
-    console.log(`  topic rule ${id}: ${rule.Properties.TopicRulePayload.Sql.match(/FROM '([^']+)'/)[1]}`);
+    const sql = textOf(rule.Properties.TopicRulePayload.Sql);
+    console.log(`  topic rule ${id}: ${(/FROM '([^']+)'/.exec(sql) ?? [])[1] ?? sql}`);
   }
   for (const [, parameter] of resourcesOfType(template, 'AWS::SSM::Parameter')) {
     console.log(`  parameter ${parameter.Properties.Name}`);

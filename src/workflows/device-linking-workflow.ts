@@ -8,7 +8,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DeviceLinkingFunction } from './device-linking-function';
-import { REGISTRY_TABLE_ENV } from './private/registry-tables';
+import { REGISTRY_TABLE_ENV } from './private/registry-env';
 import { WorkflowEnvironment, createWorkflowFunction, createWorkflowStateMachine, invokeStep } from './private/workflow-resources';
 import { PlatformApi } from '../api/platform-api';
 import { acknowledgeKmsGrantWildcards, acknowledgeRules } from '../private/acknowledge';

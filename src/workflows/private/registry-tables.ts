@@ -1,5 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { REGISTRY_TABLE_ENV } from './registry-env';
+
+export { REGISTRY_TABLE_ENV } from './registry-env';
 
 /** Names of the registry tables, read from the handler's environment. */
 export interface RegistryTableNames {
@@ -9,15 +12,6 @@ export interface RegistryTableNames {
   readonly commands: string;
   readonly idempotency: string;
 }
-
-/** Environment variables that carry the registry's table names. */
-export const REGISTRY_TABLE_ENV = {
-  devices: 'DEVICES_TABLE',
-  links: 'LINKS_TABLE',
-  pairingCodes: 'PAIRING_CODES_TABLE',
-  commands: 'COMMANDS_TABLE',
-  idempotency: 'IDEMPOTENCY_TABLE',
-} as const;
 
 /** Reads the table names from the environment; a missing name is a deployment error. */
 export function registryTablesFromEnv(env: NodeJS.ProcessEnv = process.env): RegistryTableNames {

@@ -8,7 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RETRYABLE_ERRORS } from './errors';
-import { REGISTRY_TABLE_ENV } from './registry-tables';
+import { REGISTRY_TABLE_ENV } from './registry-env';
 import { PlatformApi } from '../../api/platform-api';
 import { acknowledgeKmsGrantWildcards, acknowledgeRules } from '../../private/acknowledge';
 import { createHandler, HandlerFunctionClass } from '../../private/handler';
