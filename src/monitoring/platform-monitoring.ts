@@ -173,7 +173,7 @@ export class PlatformMonitoring extends Construct {
     }
 
     if (props.relayCommandLogGroup) {
-      const timeouts = this.countLogLines('CommandTimeouts', props.relayCommandLogGroup, 'Command ended without an acknowledgement', 'RelayCommandTimeouts');
+      const timeouts = this.countLogLines('CommandTimeouts', props.relayCommandLogGroup, 'Command timed out without an acknowledgement', 'RelayCommandTimeouts');
       this.alarm('CommandTimeouts', timeouts.with({ period: Duration.minutes(15) }), timeoutThreshold, 'Relay commands that ended without an acknowledgement');
       this.dashboard.addWidgets(new cloudwatch.GraphWidget({ title: 'Relay command timeouts', left: [timeouts], width: 12 }));
     }

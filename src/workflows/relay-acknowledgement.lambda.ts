@@ -61,16 +61,23 @@ export const handler = idempotentHandler(tables.idempotency, 'detail.dedupKey', 
 async function acknowledge(thingName: string, report: { commandId: string; relay: string; state: 'ON' | 'OFF'; timestamp: number; result: string; reason?: string }): Promise<Outcome> {
   let command: CommandItem;
   try {
-    // Taking the token and leaving PENDING happen in one conditional write, so only the first
-    // copy of an acknowledgement resumes the workflow.
+    // Leaving PENDING and storing the device's answer happen in one conditional write, so only
+    // the first copy of an acknowledgement counts. The task token stays until the workflow has
+    // recorded the outcome: if resuming it fails, a retry of this function resumes it again,
+    // and a workflow that timed out meanwhile applies the stored answer instead of TIMED_OUT.
     const result = await db.send(new UpdateCommand({
       TableName: tables.commands,
       Key: { commandId: report.commandId },
-      UpdateExpression: 'SET #status = :acknowledged REMOVE taskToken',
+      UpdateExpression: 'SET #status = :acknowledged, acknowledgement = :acknowledgement',
       ConditionExpression: '#status = :pending AND attribute_exists(taskToken) AND thingName = :thing',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':acknowledged': 'ACKNOWLEDGED', ':pending': 'PENDING', ':thing': thingName },
-      ReturnValues: 'ALL_OLD',
+      ExpressionAttributeValues: {
+        ':acknowledged': 'ACKNOWLEDGED',
+        ':pending': 'PENDING',
+        ':thing': thingName,
+        ':acknowledgement': { result: report.result, state: report.state, timestamp: report.timestamp, reason: report.reason ?? null },
+      },
+      ReturnValues: 'ALL_NEW',
     }));
     command = result.Attributes as CommandItem;
   } catch (error) {
@@ -83,24 +90,29 @@ async function acknowledge(thingName: string, report: { commandId: string; relay
       logger.warn('Acknowledgement for a command this device was not sent', { owner: existing ? 'another device' : 'none' });
       return 'UNKNOWN_COMMAND';
     }
-    logger.info('Repeated acknowledgement ignored', { status: existing.status });
-    return 'DUPLICATE_ACKNOWLEDGEMENT';
+    if (existing.status !== 'ACKNOWLEDGED' || !existing.taskToken) {
+      logger.info('Repeated acknowledgement ignored', { status: existing.status });
+      return 'DUPLICATE_ACKNOWLEDGEMENT';
+    }
+    // An earlier attempt stored the answer but did not resume the workflow.
+    command = existing;
   }
+  return resume(command);
+}
 
+async function resume(command: CommandItem): Promise<Outcome> {
   try {
-    await stepFunctions.send(new SendTaskSuccessCommand({
-      taskToken: command.taskToken!,
-      output: JSON.stringify({ result: report.result, state: report.state, timestamp: report.timestamp, reason: report.reason }),
-    }));
+    await stepFunctions.send(new SendTaskSuccessCommand({ taskToken: command.taskToken!, output: JSON.stringify(command.acknowledgement) }));
   } catch (error) {
-    if ((error as Error).name === 'TaskTimedOut' || (error as Error).name === 'InvalidToken') {
-      // The workflow stopped waiting (timeout) before the device answered; it has recorded TIMED_OUT.
-      logger.warn('Acknowledgement arrived after the workflow stopped waiting', { error: (error as Error).name });
+    const name = (error as Error).name;
+    if (name === 'TaskTimedOut' || name === 'InvalidToken' || name === 'TaskDoesNotExist') {
+      // The workflow stopped waiting; its timeout step finds the stored answer and applies it.
+      logger.warn('Acknowledgement arrived after the workflow stopped waiting', { error: name });
       return 'DUPLICATE_ACKNOWLEDGEMENT';
     }
     throw translateSdkError(error, 'SendTaskSuccess');
   }
-  logger.info('Workflow resumed', { result: report.result });
+  logger.info('Workflow resumed', { result: command.acknowledgement?.result });
   return 'RESUMED';
 }
 

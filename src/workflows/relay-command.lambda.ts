@@ -164,6 +164,13 @@ async function complete(command: CommandItem, acknowledgement: Acknowledgement):
 
 async function finish(command: CommandItem, status: 'TIMED_OUT' | 'FAILED', error?: { Error?: string; Cause?: string }): Promise<{ status: string }> {
   logger.appendKeys({ thingName: command.thingName });
+  const stored = (await db.send(new GetCommand({ TableName: tables.commands, Key: { commandId: command.commandId }, ConsistentRead: true }))
+    .catch((failure) => { throw translateSdkError(failure, 'GetItem commands'); })).Item as CommandItem | undefined;
+  if (stored?.status === 'ACKNOWLEDGED' && stored.acknowledgement) {
+    // The device answered but the workflow was not resumed in time: its answer decides.
+    logger.info('Applying the stored acknowledgement');
+    return complete(command, { ...stored.acknowledgement, reason: stored.acknowledgement.reason ?? undefined });
+  }
   const completedAt = Date.now();
   try {
     await db.send(new UpdateCommand({
@@ -188,7 +195,11 @@ async function finish(command: CommandItem, status: 'TIMED_OUT' | 'FAILED', erro
     command: { ...withoutToken(command), status, completedAt },
     at: completedAt,
   });
-  logger.warn('Command ended without an acknowledgement', { status, error: error?.Error, cause: error?.Cause });
+  if (status === 'TIMED_OUT') {
+    logger.warn('Command timed out without an acknowledgement', { status });
+  } else {
+    logger.error('Command failed', { status, error: error?.Error, cause: error?.Cause });
+  }
   return { status };
 }
 

@@ -47,7 +47,7 @@ describe('PlatformMonitoring alarms', () => {
 
   test('counts provisioning denials and command timeouts from logs', () => {
     const filters = Object.values(propertiesOfType(template, 'AWS::Logs::MetricFilter')).map((filter) => filter.FilterPattern);
-    expect(filters).toEqual(expect.arrayContaining(['"Provisioning denied"', '"Command ended without an acknowledgement"']));
+    expect(filters).toEqual(expect.arrayContaining(['"Provisioning denied"', '"Command timed out without an acknowledgement"']));
   });
 
   test('encrypts the alarm topic', () => {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { PutCommand, GetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { lambdaContext, templateOf, WorkflowHarness } from './harness';
 import { PlatformApi, PlatformAuth, PlatformEventBus, DeviceRegistry } from '../../src';
@@ -131,7 +131,11 @@ describe('RelayCommandFlow', () => {
     const updates = harness.graphqlRequests.map((body) => body.variables.input);
     expect(updates).toHaveLength(1);
     expect(updates[0]).toMatchObject({ deviceId: THING, ownerId: OWNER, kind: 'command' });
-    expect(JSON.parse(updates[0].command)).toMatchObject({ commandId: input.commandId, status: 'SUCCEEDED' });
+    expect(JSON.parse(updates[0].command)).toEqual({
+      commandId: input.commandId, deviceId: THING, relay: 'relay1', state: 'ON', status: 'SUCCEEDED', issuedAt: expect.any(Number), expiresAt: expect.any(Number),
+    });
+    expect(JSON.parse(updates[0].state)).toMatchObject({ deviceId: THING, relays: [{ id: 'relay1', state: 'ON' }], readings: [] });
+    expect(harness.graphqlRequests[0].query).toMatch(/command \{ commandId deviceId relay state status issuedAt expiresAt \}/);
   });
 
   test('takes fewer than 8 state transitions', async () => {
@@ -241,6 +245,46 @@ describe('RelayCommandFlow', () => {
 
     expect(outcome).toEqual({ outcome: 'UNKNOWN_COMMAND' });
     expect((await waiting).output.outcome.status).toBe('TIMED_OUT');
+  });
+
+  test('resumes the workflow when an earlier attempt stored the answer', async () => {
+    const input = request();
+    const waiting = runWorkflow.run(input);
+    await new Promise((resolve) => { harness.onPublish = resolve; });
+    // The first attempt stored the answer and then failed before resuming the workflow.
+    await db.send(new UpdateCommand({
+      TableName: tableName(registry.commandsTable),
+      Key: { commandId: input.commandId },
+      UpdateExpression: 'SET #status = :acknowledged, acknowledgement = :answer',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':acknowledged': 'ACKNOWLEDGED', ':answer': { result: 'APPLIED', state: 'ON', timestamp: Date.now() } },
+    }));
+
+    const outcome = await acknowledge(relayReportEvent({ relay: 'relay1', state: 'ON', timestamp: Date.now(), commandId: input.commandId, result: 'APPLIED' }), lambdaContext('ack'));
+
+    expect(outcome).toEqual({ outcome: 'RESUMED' });
+    expect((await waiting).output.outcome.status).toBe('SUCCEEDED');
+    expect((await commandRecord(input.commandId))?.status).toBe('SUCCEEDED');
+  });
+
+  test('applies a stored answer when the resume was lost', async () => {
+    const input = request();
+    const waiting = runWorkflow.run(input);
+    await new Promise((resolve) => { harness.onPublish = resolve; });
+    // The answer was stored, but resuming the workflow never succeeded, so it times out.
+    await db.send(new UpdateCommand({
+      TableName: tableName(registry.commandsTable),
+      Key: { commandId: input.commandId },
+      UpdateExpression: 'SET #status = :acknowledged, acknowledgement = :answer',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':acknowledged': 'ACKNOWLEDGED', ':answer': { result: 'APPLIED', state: 'ON', timestamp: Date.now() } },
+    }));
+
+    const execution = await waiting;
+
+    expect(execution.output.outcome.status).toBe('SUCCEEDED');
+    expect((await commandRecord(input.commandId))?.status).toBe('SUCCEEDED');
+    expect((await deviceRecord()).relays.relay1.state).toBe('ON');
   });
 
   test('records a local relay change and ignores an older one', async () => {

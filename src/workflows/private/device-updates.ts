@@ -41,9 +41,39 @@ export interface DeviceUpdate {
   readonly at: number;
 }
 
+// AppSync sends subscribers the fields this selection set names, so it names every field of
+// DeviceUpdate.
 const MUTATION = `mutation Publish($input: DeviceUpdateInput!) {
-  publishDeviceUpdate(input: $input) { deviceId ownerId kind removed at }
+  publishDeviceUpdate(input: $input) {
+    deviceId ownerId kind removed at
+    state { deviceId online updatedAt relays { id name state updatedAt } readings { sensorId value unit timestamp } }
+    command { commandId deviceId relay state status issuedAt expiresAt }
+  }
 }`;
+
+/** Shapes a relay command as the RelayCommand GraphQL type, whose fields are non-null. */
+function commandOf(deviceId: string, command: any): Record<string, unknown> {
+  return {
+    commandId: command.commandId,
+    deviceId: command.deviceId ?? command.thingName ?? deviceId,
+    relay: command.relay,
+    state: command.state,
+    status: command.status,
+    issuedAt: command.issuedAt,
+    expiresAt: command.expiresAt,
+  };
+}
+
+/** Shapes a state change as the DeviceState GraphQL type, whose lists are non-null. */
+function stateOf(deviceId: string, at: number, state: any): Record<string, unknown> {
+  return {
+    deviceId,
+    online: state.online ?? null,
+    updatedAt: state.updatedAt ?? at,
+    relays: (state.relays ?? []).map((relay: any) => ({ id: relay.id, name: relay.name ?? null, state: relay.state ?? null, updatedAt: relay.updatedAt ?? null })),
+    readings: state.readings ?? [],
+  };
+}
 
 /**
  * Sends device updates to the GraphQL API's publishDeviceUpdate mutation, signed with the
@@ -70,8 +100,8 @@ export class DeviceUpdatePublisher {
       variables: {
         input: {
           ...update,
-          state: update.state === undefined ? undefined : JSON.stringify(update.state),
-          command: update.command === undefined ? undefined : JSON.stringify(update.command),
+          state: update.state === undefined ? undefined : JSON.stringify(stateOf(update.deviceId, update.at, update.state)),
+          command: update.command === undefined ? undefined : JSON.stringify(commandOf(update.deviceId, update.command)),
         },
       },
     });
