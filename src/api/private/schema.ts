@@ -144,6 +144,8 @@ type Query {
   getDeviceState(deviceId: ID!): DeviceState @aws_cognito_user_pools
   getDeviceUi(deviceId: ID!): DeviceUi @aws_cognito_user_pools
   me: User @aws_cognito_user_pools
+  "The signed-in user's automation rules, one page at a time."
+  listAutomationRules(limit: Int, nextToken: String): AutomationRuleConnection! @aws_cognito_user_pools
 }
 
 type Mutation {
@@ -161,10 +163,117 @@ type Mutation {
   createPairingCode(deviceId: ID!): PairingCode! @aws_cognito_user_pools(cognito_groups: ["admins"])
   "Used by the backend to push a device update to subscribers."
   publishDeviceUpdate(input: DeviceUpdateInput!): DeviceUpdate! @aws_iam
+  "Creates an automation rule. Both devices that it names must be linked to the signed-in user."
+  createAutomationRule(input: AutomationRuleInput!): AutomationRule! @aws_cognito_user_pools
+  "Replaces the definition of one of the signed-in user's automation rules; its cooldown continues."
+  updateAutomationRule(ruleId: ID!, input: AutomationRuleInput!): AutomationRule! @aws_cognito_user_pools
+  "Deletes one of the signed-in user's automation rules and returns its id."
+  deleteAutomationRule(ruleId: ID!): ID! @aws_cognito_user_pools
 }
 
 type Subscription {
   "Changes to the signed-in user's devices; the server filters by owner."
   onDeviceUpdate(deviceId: ID): DeviceUpdate @aws_subscribe(mutations: ["publishDeviceUpdate"]) @aws_cognito_user_pools
+}
+
+enum AutomationConditionSource {
+  ANOMALY
+  READING
+}
+
+enum AnomalyKind {
+  SPIKE
+  DRIFT
+  STUCK
+  OVER_CURRENT
+}
+
+enum ComparisonOperator {
+  GT
+  LT
+}
+
+"The event on one device that fires an automation rule."
+type AutomationCondition @aws_cognito_user_pools {
+  deviceId: ID!
+  source: AutomationConditionSource!
+  "ANOMALY only: the anomaly kind that fires the rule; any kind when null."
+  anomalyKind: AnomalyKind
+  "The sensor whose anomalies or readings fire the rule; for ANOMALY, any sensor when null."
+  sensorId: ID
+  "READING only: GT fires above the threshold, LT below it."
+  operator: ComparisonOperator
+  "READING only: the threshold, in the sensor's unit."
+  threshold: Float
+}
+
+"The relay that an automation rule switches."
+type AutomationAction @aws_cognito_user_pools {
+  deviceId: ID!
+  relay: ID!
+  state: RelayState!
+}
+
+"A daily window in local time, in minutes after midnight. It includes startMinute and excludes endMinute; an endMinute before startMinute crosses midnight."
+type AutomationSchedule @aws_cognito_user_pools {
+  startMinute: Int!
+  endMinute: Int!
+  "IANA time zone name, such as Europe/Berlin."
+  timeZone: String!
+}
+
+"A rule that switches a relay when a condition on a device holds."
+type AutomationRule @aws_cognito_user_pools {
+  ruleId: ID!
+  ownerId: ID!
+  name: String!
+  enabled: Boolean!
+  condition: AutomationCondition!
+  action: AutomationAction!
+  "Null when the rule may fire at any time."
+  schedule: AutomationSchedule
+  "Time after firing during which the rule does not fire again."
+  cooldownSeconds: Int!
+  createdAt: AWSTimestamp!
+  updatedAt: AWSTimestamp!
+  lastFiredAt: AWSTimestamp
+}
+
+type AutomationRuleConnection @aws_cognito_user_pools {
+  items: [AutomationRule!]!
+  nextToken: String
+}
+
+input AutomationConditionInput {
+  deviceId: ID!
+  source: AutomationConditionSource!
+  anomalyKind: AnomalyKind
+  sensorId: ID
+  operator: ComparisonOperator
+  threshold: Float
+}
+
+input AutomationActionInput {
+  deviceId: ID!
+  relay: ID!
+  state: RelayState!
+}
+
+input AutomationScheduleInput {
+  startMinute: Int!
+  endMinute: Int!
+  timeZone: String!
+}
+
+input AutomationRuleInput {
+  name: String!
+  "Defaults to true."
+  enabled: Boolean
+  condition: AutomationConditionInput!
+  action: AutomationActionInput!
+  "Leave out for a rule that may fire at any time."
+  schedule: AutomationScheduleInput
+  "From 60 to 604800; defaults to 300."
+  cooldownSeconds: Int
 }
 `;
