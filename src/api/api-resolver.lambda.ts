@@ -5,7 +5,7 @@ import { SFNClient, StartExecutionCommand, StartSyncExecutionCommand } from '@aw
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { issueClaimToken } from '../domain/claim-token';
 import { newCommandId } from '../domain/relay-commands';
-import { DeviceNotFoundError, InvalidRequestError, NotAuthorizedError, translateSdkError } from '../workflows/private/errors';
+import { DeviceNotFoundError, InvalidRequestError, NotAuthorizedError, translateSdkError, WorkflowError } from '../workflows/private/errors';
 import { DeviceItem } from '../workflows/private/registry-items';
 import { documentClient, registryTablesFromEnv } from '../workflows/private/registry-tables';
 import { secretValue } from '../workflows/private/secrets';
@@ -74,11 +74,25 @@ export async function handler(event: ResolverEvent): Promise<unknown> {
     }
     return await resolve(event.arguments ?? {}, { sub, groups: event.identity.groups ?? [] });
   } catch (error) {
-    logger.warn('Request failed', { error: (error as Error).name, message: (error as Error).message });
-    throw error;
+    if (isUserFacing(error)) {
+      logger.warn('Request rejected', { error: (error as Error).name, message: (error as Error).message });
+      throw error;
+    }
+    // Other errors can name accounts, roles and tables; the client gets a reference only.
+    logger.error('Request failed', { error });
+    const hidden = new Error('The request failed. Try again; if it keeps failing, report the time of the request.');
+    hidden.name = (error as Error).name === 'TransientDependencyError' ? 'TransientDependencyError' : 'InternalError';
+    throw hidden;
   } finally {
     logger.resetKeys();
   }
+}
+
+/** Errors whose name and message are written for the user: typed platform errors. */
+function isUserFacing(error: unknown): boolean {
+  const name = (error as Error)?.name ?? '';
+  return error instanceof WorkflowError || /^(Pairing|ClaimToken|Device|Firmware|Automation)[A-Za-z]*Error$/.test(name)
+    || ['NotAuthorizedError', 'InvalidRequestError', 'DeviceNotFoundError'].includes(name);
 }
 
 async function ownedDevice(deviceId: unknown, userId: string): Promise<DeviceItem> {

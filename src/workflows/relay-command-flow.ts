@@ -160,8 +160,9 @@ export class RelayCommandFlow extends Construct {
     const failed = new sfn.Fail(this, 'Command failed', { error: 'RelayCommandFailed', causePath: '$.error.Cause' });
     const outcomeNotRecorded = new sfn.Fail(this, 'Outcome not recorded', { error: 'RelayCommandOutcomeNotRecorded', causePath: '$.error.Cause' });
 
+    const notRecorded = new sfn.Fail(this, 'Command not recorded', { error: 'RelayCommandNotRecorded', causePath: '$.error.Cause' });
     record.addCatch(rejected, { errors: ['NotAuthorizedError', 'InvalidRequestError', 'DeviceNotFoundError'], resultPath: '$.error' });
-    record.addCatch(rejected, { errors: ['States.ALL'], resultPath: '$.error' });
+    record.addCatch(notRecorded, { errors: ['States.ALL'], resultPath: '$.error' });
     publish.addCatch(recordTimeout, { errors: ['States.Timeout'], resultPath: '$.error' });
     publish.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.error' });
     complete.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.error' });
@@ -199,7 +200,8 @@ export class RelayCommandFlow extends Construct {
     new events.Rule(this, 'CommandRequests', {
       eventBus: props.eventBus,
       description: 'Relay Command Requested events start a relay command workflow',
-      eventPattern: { detailType: [PlatformEventType.RELAY_COMMAND_REQUESTED] },
+      // Only the platform's own workflows and API put command requests on the bus.
+      eventPattern: { source: [PlatformEventSource.WORKFLOW, PlatformEventSource.API], detailType: [PlatformEventType.RELAY_COMMAND_REQUESTED] },
       targets: [new targets.SfnStateMachine(this.stateMachine, {
         input: events.RuleTargetInput.fromEventPath('$.detail'),
         deadLetterQueue,

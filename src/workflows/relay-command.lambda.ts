@@ -18,6 +18,7 @@ const db = documentClient();
 const iotData = new IoTDataPlaneClient({ endpoint: dataEndpointUrl(process.env.IOT_DATA_ENDPOINT) });
 const updates = new DeviceUpdatePublisher(process.env.GRAPHQL_URL);
 const COMMAND_TTL_MS = Number(process.env.COMMAND_TTL_MS ?? '10000');
+const MAX_REQUEST_AGE_MS = 5 * 60 * 1000;
 
 /** Acknowledgement that the device sent, as the acknowledgement function passes it on. */
 interface Acknowledgement {
@@ -78,6 +79,10 @@ async function record(request: RelayCommandRequest): Promise<{ duplicate: boolea
   }
 
   const issuedAt = Date.now();
+  if (issuedAt - request.requestedAt > MAX_REQUEST_AGE_MS) {
+    // Retries can deliver an event long after it was sent; switching a relay that late would surprise the user.
+    throw new InvalidRequestError(`The request from ${new Date(request.requestedAt).toISOString()} is older than ${MAX_REQUEST_AGE_MS / 60000} minutes; send a new command.`);
+  }
   const command: CommandItem = {
     commandId: request.commandId,
     thingName: request.thingName,

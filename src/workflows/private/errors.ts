@@ -24,6 +24,8 @@ export class TransientDependencyError extends WorkflowError {}
 /** Names of errors that Step Functions retries. */
 export const RETRYABLE_ERRORS = [
   'TransientDependencyError',
+  // Another invocation of the same step is still running; its result arrives on a retry.
+  'IdempotencyAlreadyInProgressError',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
