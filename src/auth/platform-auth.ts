@@ -75,8 +75,11 @@ export class PlatformAuth extends Construct {
     super(scope, id);
 
     const mfa = props.mfa ?? PlatformMfa.OPTIONAL;
+    if (!Object.values(PlatformMfa).includes(mfa)) {
+      throw new Error(`Invalid mfa '${String(mfa)}': use PlatformMfa.OFF, PlatformMfa.OPTIONAL or PlatformMfa.REQUIRED.`);
+    }
     const minPasswordLength = props.minPasswordLength ?? 12;
-    if (minPasswordLength < 8 || minPasswordLength > 99) {
+    if (!Number.isInteger(minPasswordLength) || minPasswordLength < 8 || minPasswordLength > 99) {
       throw new Error(`Invalid minPasswordLength ${minPasswordLength}: Cognito accepts 8 to 99 characters, and 12 or more is recommended.`);
     }
 

@@ -115,6 +115,12 @@ function parameterName(prefix: string, stage: string, key: keyof PlatformParamet
 }
 
 function validateNameParts(prefix: string, stage: string): void {
+  if (typeof prefix !== 'string' || typeof stage !== 'string') {
+    throw new Error(`Invalid parameter prefix '${String(prefix)}' or stage '${String(stage)}': both are required strings, such as 'smart-home' and 'dev'.`);
+  }
+  if (/^(aws|ssm)/i.test(prefix)) {
+    throw new Error(`Invalid parameter prefix '${prefix}': SSM reserves names that start with 'aws' or 'ssm'. Choose another prefix, such as 'smart-home'.`);
+  }
   requireMatch('parameter prefix', prefix, NAME_PART_PATTERN, 'Use 1 to 64 letters, digits, _, . or -, without slashes.');
   requireMatch('stage', stage, NAME_PART_PATTERN, 'Use 1 to 64 letters, digits, _, . or -, such as dev or prod.');
 }

@@ -17,6 +17,9 @@ import { createHandler } from '../private/handler';
 import { requireMatch } from '../private/validation';
 
 const TEMPLATE_NAME_PATTERN = /^[0-9A-Za-z_-]{1,36}$/;
+const THING_TYPE_NAME_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
+/** Lambda environment variables may total 4 KB; the rest of the hook's environment needs some. */
+const MAX_ALLOWED_SERIALS_CHARACTERS = 3000;
 
 /**
  * Properties of a FleetProvisioning.
@@ -36,7 +39,9 @@ export interface FleetProvisioningProps {
   readonly thingNamePrefix?: string;
 
   /**
-   * Regular expression, anchored with `^` and `$`, that every serial must match.
+   * Regular expression, anchored with `^` and `$`, that every serial must match. It narrows the
+   * default character set and cannot widen it: the hook also requires 1 to 64 letters, digits,
+   * `_` or `-`.
    * @default '^[A-Za-z0-9_-]{1,64}$'
    */
   readonly serialPattern?: string;
@@ -141,6 +146,7 @@ export class FleetProvisioning extends Construct {
 
     // Device identity: thing type, fleet group and the thing-scoped device policy.
     const thingTypeName = props.thingTypeName ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-' });
+    requireMatch('thingTypeName', thingTypeName, THING_TYPE_NAME_PATTERN, 'Use 1 to 128 letters, digits, :, _ or -.');
     const thingType = new iot.CfnThingType(this, 'ThingType', {
       thingTypeName,
       thingTypeProperties: {
@@ -373,7 +379,18 @@ function validateProps(templateName: string, thingNamePrefix: string, serialPatt
     }
   }
 
+  if (allowedSerials !== undefined && allowedSerials.length === 0) {
+    throw new Error('Invalid allowedSerials []: an empty list would deny every device. Leave allowedSerials out to use the allowlist table, or list the serials.');
+  }
+  const serialsSize = (allowedSerials ?? []).join(',').length;
+  if (serialsSize > MAX_ALLOWED_SERIALS_CHARACTERS) {
+    throw new Error(`Invalid allowedSerials: ${allowedSerials!.length} serials take ${serialsSize} characters, more than the ${MAX_ALLOWED_SERIALS_CHARACTERS} that fit in the hook's environment. Leave allowedSerials out and put the serials in the allowlist table.`);
+  }
+  const safeSerial = new RegExp(DEFAULT_SERIAL_PATTERN);
   for (const serial of allowedSerials ?? []) {
+    if (!safeSerial.test(serial)) {
+      throw new Error(`Invalid allowedSerials entry '${serial}': serials are 1 to 64 letters, digits, _ or -, whatever serialPattern allows, because they become part of thing names and MQTT topics.`);
+    }
     if (!pattern.test(serial)) {
       throw new Error(`Invalid allowedSerials entry '${serial}': it does not match serialPattern '${serialPattern}'. Fix the serial or the pattern.`);
     }

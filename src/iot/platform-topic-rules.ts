@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
@@ -86,8 +86,11 @@ export class PlatformTopicRules extends Construct {
     const thingNamePrefix = props.thingNamePrefix ?? 'sh-';
     requireMatch('thingNamePrefix', thingNamePrefix, THING_NAME_PREFIX_PATTERN, 'Use at most 63 letters, digits, :, _ or -.');
     const maxReceiveCount = props.maxReceiveCount ?? 5;
-    if (maxReceiveCount < 1 || maxReceiveCount > 1000) {
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
       throw new Error(`Invalid maxReceiveCount ${maxReceiveCount}: SQS accepts 1 to 1000.`);
+    }
+    if (props.claimCertificateId !== undefined && !Token.isUnresolved(props.claimCertificateId) && !/^[0-9a-f]{64}$/.test(props.claimCertificateId)) {
+      throw new Error(`Invalid claimCertificateId '${props.claimCertificateId}': an AWS IoT certificate id is 64 lowercase hexadecimal characters.`);
     }
     const encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', {
       description: 'Encrypts the IoT ingress queues and logs',

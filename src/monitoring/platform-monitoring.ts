@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -126,6 +126,9 @@ export class PlatformMonitoring extends Construct {
       }
     }
 
+    if (props.alarmEmail !== undefined && !Token.isUnresolved(props.alarmEmail) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+      throw new Error(`Invalid alarmEmail '${props.alarmEmail}': give an email address such as oncall@example.com.`);
+    }
     const encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', { description: 'Encrypts the alarm topic', enableKeyRotation: true });
     encryptionKey.grantEncryptDecrypt(new iam.ServicePrincipal('cloudwatch.amazonaws.com'));
     this.alarmTopic = new sns.Topic(this, 'Alarms', { masterKey: encryptionKey, enforceSSL: true, displayName: 'Smart-home platform alarms' });

@@ -60,8 +60,11 @@ export class PlatformStorage extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const archiveRetention = props.archiveRetention ?? Duration.days(730);
     const firmwareNoncurrentRetention = props.firmwareNoncurrentRetention ?? Duration.days(365);
-    if (!archiveRetention.isUnresolved() && archiveRetention.toHours() < 30 * 24) {
-      throw new Error(`Invalid archiveRetention of ${archiveRetention.toHumanString()}: it must be at least 30 days, because objects move to infrequent access after 30 days.`);
+    if (!archiveRetention.isUnresolved() && archiveRetention.toHours() <= 30 * 24) {
+      throw new Error(`Invalid archiveRetention of ${archiveRetention.toHumanString()}: it must be more than 30 days, because objects move to infrequent access after 30 days.`);
+    }
+    if (!firmwareNoncurrentRetention.isUnresolved() && firmwareNoncurrentRetention.toHours() < 24) {
+      throw new Error(`Invalid firmwareNoncurrentRetention of ${firmwareNoncurrentRetention.toHumanString()}: it must be at least 1 day.`);
     }
 
     this.encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', {

@@ -334,6 +334,23 @@ describe('FleetProvisioning defaults', () => {
 });
 
 describe('FleetProvisioning validation', () => {
+  test('rejects an empty allowedSerials list', () => {
+    expect(() => synthesize({ allowedSerials: [] })).toThrow(/an empty list would deny every device/);
+  });
+
+  test('rejects allowedSerials too long for the environment', () => {
+    const serials = Array.from({ length: 400 }, (_, index) => `SH-ESP32-${String(index).padStart(6, '0')}`);
+    expect(() => synthesize({ allowedSerials: serials })).toThrow(/put the serials in the allowlist table/);
+  });
+
+  test('rejects a serial outside the default characters', () => {
+    expect(() => synthesize({ serialPattern: '^[A-Z0-9.]{1,20}$', allowedSerials: ['SH.1'] })).toThrow(/Invalid allowedSerials entry 'SH.1': serials are 1 to 64 letters/);
+  });
+
+  test('rejects an invalid thingTypeName', () => {
+    expect(() => synthesize({ thingTypeName: 'bad name/x' })).toThrow(/Invalid thingTypeName 'bad name\/x'/);
+  });
+
   test.each([
     ['bad name!'],
     ['a'.repeat(37)],
@@ -372,10 +389,10 @@ describe('FleetProvisioning validation', () => {
     expect(() => synthesize(props)).toThrow(/Invalid allowedSerials entry 'FOO': it does not match serialPattern/);
   });
 
-  test('rejects an allowedSerials entry with a thing name over 128 characters', () => {
+  test('rejects an allowedSerials entry longer than 64 characters', () => {
     const props = { thingNamePrefix: 'p'.repeat(63), serialPattern: '^[A-Za-z0-9_-]{1,80}$', allowedSerials: ['s'.repeat(66)] };
 
-    expect(() => synthesize(props)).toThrow(/exceeds 128 characters/);
+    expect(() => synthesize(props)).toThrow(/serials are 1 to 64 letters, digits, _ or -/);
   });
 
   test.each([

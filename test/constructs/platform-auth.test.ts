@@ -161,6 +161,16 @@ describe('PlatformAuth identity pool', () => {
   });
 });
 
+describe('PlatformAuth validation', () => {
+  test.each([NaN, 12.5])('rejects minPasswordLength %p', (minPasswordLength) => {
+    expect(() => synthesize({ minPasswordLength })).toThrow(/Invalid minPasswordLength/);
+  });
+
+  test('rejects an unknown mfa value', () => {
+    expect(() => synthesize({ mfa: 'SMS' as any })).toThrow(/Invalid mfa 'SMS'/);
+  });
+});
+
 describe('PlatformAuth props', () => {
   test('uses the Essentials plan without threat protection', () => {
     const { template } = synthesize();

@@ -79,6 +79,10 @@ describe('PlatformMonitoring options', () => {
     template.resourceCountIs('AWS::IoT::ScheduledAudit', 0);
   });
 
+  test('rejects an alarm email without a domain', () => {
+    expect(() => synthesize({ alarmEmail: 'x' })).toThrow(/Invalid alarmEmail 'x'/);
+  });
+
   test('rejects a denial threshold of 0', () => {
     expect(() => synthesize({ provisioningDenialThreshold: 0 })).toThrow(/Invalid provisioningDenialThreshold 0: it must be a whole number of at least 1/);
   });

@@ -88,6 +88,10 @@ describe('PlatformParameters validation', () => {
     expect(() => PlatformParameters.fromStack(newStack(), 'smart/home', 'dev')).toThrow(/Invalid parameter prefix 'smart\/home'/);
   });
 
+  test.each(['aws', 'ssm-home', 'AWS-home'])('rejects the reserved prefix %j', (prefix) => {
+    expect(() => new PlatformParameters(newStack(), 'Parameters', { prefix, stage: 'dev', values: VALUES })).toThrow(/SSM reserves names that start with 'aws' or 'ssm'/);
+  });
+
   test('rejects an inherited property name as key', () => {
     expect(() => PlatformParameters.parameterName('smart-home', 'dev', 'toString')).toThrow(/Unknown parameter key 'toString'/);
   });

@@ -117,11 +117,19 @@ describe('PlatformStorage props', () => {
   });
 
   test('rejects an archiveRetention in hours under 30 days', () => {
-    expect(() => synthesize({ archiveRetention: Duration.hours(100) })).toThrow(/Invalid archiveRetention of 4 days 4 hours: it must be at least 30 days/);
+    expect(() => synthesize({ archiveRetention: Duration.hours(100) })).toThrow(/Invalid archiveRetention of 4 days 4 hours: it must be more than 30 days/);
   });
 
-  test('accepts an archiveRetention of 30 days', () => {
-    expect(() => synthesize({ archiveRetention: Duration.days(30) })).not.toThrow();
+  test('rejects an archiveRetention of 30 days', () => {
+    expect(() => synthesize({ archiveRetention: Duration.days(30) })).toThrow(/it must be more than 30 days/);
+  });
+
+  test('accepts an archiveRetention of 31 days', () => {
+    expect(() => synthesize({ archiveRetention: Duration.days(31) })).not.toThrow();
+  });
+
+  test('rejects a firmwareNoncurrentRetention of 0 days', () => {
+    expect(() => synthesize({ firmwareNoncurrentRetention: Duration.days(0) })).toThrow(/Invalid firmwareNoncurrentRetention of 0 days: it must be at least 1 day/);
   });
 
   test('keeps replaced firmware for firmwareNoncurrentRetention', () => {
@@ -139,6 +147,6 @@ describe('PlatformStorage props', () => {
   });
 
   test.each([29, 1, 0])('rejects archiveRetention of %d days', (days) => {
-    expect(() => synthesize({ archiveRetention: Duration.days(days) })).toThrow(/Invalid archiveRetention of .*: it must be at least 30 days/);
+    expect(() => synthesize({ archiveRetention: Duration.days(days) })).toThrow(/Invalid archiveRetention of .*: it must be more than 30 days/);
   });
 });

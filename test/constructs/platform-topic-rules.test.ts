@@ -193,8 +193,12 @@ describe('PlatformTopicRules forwarder', () => {
 });
 
 describe('PlatformTopicRules validation', () => {
-  test.each([0, -1, 1001])('rejects maxReceiveCount %d', (maxReceiveCount) => {
+  test.each([0, -1, 1001, NaN, 2.5])('rejects maxReceiveCount %p', (maxReceiveCount) => {
     expect(() => synthesize({ maxReceiveCount })).toThrow(`Invalid maxReceiveCount ${maxReceiveCount}: SQS accepts 1 to 1000.`);
+  });
+
+  test('rejects a claimCertificateId that is not a certificate id', () => {
+    expect(() => synthesize({ claimCertificateId: "abc' OR 1=1" })).toThrow(/Invalid claimCertificateId/);
   });
 
   test.each([1, 1000])('accepts maxReceiveCount %d', (maxReceiveCount) => {

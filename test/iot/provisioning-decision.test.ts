@@ -81,7 +81,7 @@ describe('decideProvisioning', () => {
 
     expect(decision.allow).toBe(false);
     expect(decision.reason).toBe('INVALID_SERIAL');
-    expect(decision.detail).toBe('serial does not match ^SH-ESP32-[0-9]{6}$');
+    expect(decision.detail).toBe('serial does not match ^SH-ESP32-[0-9]{6}$ or is not 1 to 64 letters, digits, _ or -');
     expect(lookups.allowlistEntry).not.toHaveBeenCalled();
   });
 

@@ -64,7 +64,7 @@ export async function decideProvisioning(
   // The configured pattern can only narrow the safe character set: a serial becomes part of a
   // thing name and of MQTT topics, where '/', '+' and '#' would change their meaning.
   if (!SAFE_SERIAL.test(serial) || !policy.serialPattern.test(serial)) {
-    return { allow: false, reason: 'INVALID_SERIAL', detail: `serial does not match ${policy.serialPattern.source}` };
+    return { allow: false, reason: 'INVALID_SERIAL', detail: `serial does not match ${policy.serialPattern.source} or is not 1 to 64 letters, digits, _ or -` };
   }
 
   // The hook input always carries clientId (AWS IoT Developer Guide, "Pre-provisioning hooks"),
