@@ -77,6 +77,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.eslint?.allowDevDeps('src/workflows/private/**');
 project.eslint?.allowDevDeps('src/api/private/**');
 project.eslint?.allowDevDeps('src/telemetry/private/**');
+project.eslint?.allowDevDeps('src/ota/private/**');
+project.eslint?.allowDevDeps('src/automation/private/**');
 project.eslint?.allowDevDeps('src/domain/**');
 project.eslint?.allowDevDeps('src/iot/private/**');
 project.eslint?.allowDevDeps('sandbox/**');

@@ -15,3 +15,6 @@ export * from './workflows/device-onboarding-workflow';
 export * from './workflows/device-linking-workflow';
 export * from './api/platform-api-resolvers';
 export * from './telemetry/telemetry-pipeline';
+export * from './automation/automation-rules';
+export * from './automation/anomaly-response-workflow';
+export * from './ota/ota-rollout-workflow';

@@ -268,6 +268,7 @@ export class OtaRolloutWorkflow extends Construct {
       encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
       encryptionKey: props.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
       removalPolicy,
     });
 

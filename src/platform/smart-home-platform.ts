@@ -9,11 +9,14 @@ import { PlatformApi } from '../api/platform-api';
 import { PlatformApiResolvers } from '../api/platform-api-resolvers';
 import { PlatformAuth, PlatformAuthProps } from '../auth/platform-auth';
 import { PlatformSigningKeys } from '../auth/platform-signing-keys';
+import { AnomalyResponseWorkflow } from '../automation/anomaly-response-workflow';
+import { AutomationRules } from '../automation/automation-rules';
 import { PlatformParameters } from '../config/platform-parameters';
 import { PlatformEventBus, PlatformEventBusProps } from '../events/platform-event-bus';
 import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisioning';
 import { PlatformTopicRules } from '../iot/platform-topic-rules';
 import { PlatformMonitoring } from '../monitoring/platform-monitoring';
+import { OtaRolloutWorkflow } from '../ota/ota-rollout-workflow';
 import { DeviceRegistry } from '../registry/device-registry';
 import { PlatformStorage, PlatformStorageProps } from '../storage/platform-storage';
 import { TelemetryPipeline } from '../telemetry/telemetry-pipeline';
@@ -129,6 +132,12 @@ export class SmartHomePlatform extends Construct {
   public readonly apiResolvers: PlatformApiResolvers;
   /** Latest readings, recent readings, anomaly detection and the telemetry archive. */
   public readonly telemetry: TelemetryPipeline;
+  /** Owners' automation rules and their GraphQL operations. */
+  public readonly automationRules: AutomationRules;
+  /** Records anomalies, tells owners and applies their automation rules. */
+  public readonly anomalyResponse: AnomalyResponseWorkflow;
+  /** Rolls out signed firmware with AWS IoT Jobs. */
+  public readonly otaRollout: OtaRolloutWorkflow;
   /** Dashboard, alarms and the alarm topic. */
   public readonly monitoring: PlatformMonitoring;
 
@@ -220,6 +229,28 @@ export class SmartHomePlatform extends Construct {
       removalPolicy,
     });
 
+    const statefulProps = { removalPolicy, deletionProtection: removalPolicy === RemovalPolicy.RETAIN };
+    this.automationRules = new AutomationRules(this, 'AutomationRules', {
+      api: this.api,
+      registry: this.registry,
+      encryptionKey: this.encryptionKey,
+      logRetention,
+      ...statefulProps,
+    });
+    this.anomalyResponse = new AnomalyResponseWorkflow(this, 'AnomalyResponse', {
+      ...workflowProps,
+      rules: this.automationRules,
+      ...statefulProps,
+    });
+    this.otaRollout = new OtaRolloutWorkflow(this, 'OtaRollout', {
+      firmwareBucket: this.storage.firmwareBucket,
+      eventBus: this.events.eventBus,
+      thingGroupArns: [Stack.of(this).formatArn({ service: 'iot', resource: 'thinggroup', resourceName: this.provisioning.fleetThingGroup.thingGroupName })],
+      encryptionKey: this.encryptionKey,
+      logRetention,
+      removalPolicy,
+    });
+
     this.monitoring = new PlatformMonitoring(this, 'Monitoring', {
       encryptionKey: this.encryptionKey,
       alarmEmail: props.alarmEmail,
@@ -229,6 +260,8 @@ export class SmartHomePlatform extends Construct {
         { name: 'Onboarding', stateMachine: this.onboarding.stateMachine },
         { name: 'LinkDevice', stateMachine: this.linking.linkStateMachine },
         { name: 'UnlinkDevice', stateMachine: this.linking.unlinkStateMachine },
+        { name: 'AnomalyResponse', stateMachine: this.anomalyResponse.stateMachine },
+        { name: 'OtaRollout', stateMachine: this.otaRollout.stateMachine },
       ],
       functions: [
         { name: 'ProvisioningHook', function: this.provisioning.hookFunction },
@@ -240,6 +273,9 @@ export class SmartHomePlatform extends Construct {
         { name: 'PairingCodes', function: this.linking.pairingFunction },
         { name: 'ApiResolver', function: this.apiResolvers.resolverFunction },
         { name: 'TelemetryProcessor', function: this.telemetry.processorFunction },
+        { name: 'AutomationRules', function: this.automationRules.resolverFunction },
+        { name: 'AnomalyResponseSteps', function: this.anomalyResponse.stepsFunction },
+        { name: 'OtaRolloutSteps', function: this.otaRollout.stepsFunction },
       ],
       failureQueues: [
         { name: 'RuleErrors', queue: this.topicRules.ruleErrorsQueue },
@@ -248,6 +284,8 @@ export class SmartHomePlatform extends Construct {
         { name: 'OnboardingEventsDlq', queue: this.onboarding.deadLetterQueue },
         { name: 'RelayEventsDlq', queue: this.relayCommands.deadLetterQueue },
         { name: 'TelemetryEventsDlq', queue: this.telemetry.deadLetterQueue },
+        { name: 'AnomalyEventsDlq', queue: this.anomalyResponse.deadLetterQueue },
+        { name: 'OtaEventsDlq', queue: this.otaRollout.deadLetterQueue },
         ...deadLetterQueuesOf([this.relayCommands.acknowledgementFunction]),
       ],
       provisioningHookLogGroup: (this.provisioning.hookFunction as lambda.Function).logGroup,

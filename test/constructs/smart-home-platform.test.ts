@@ -18,10 +18,10 @@ describe('SmartHomePlatform composition', () => {
   const { template } = synthesize();
 
   test.each([
-    ['AWS::KMS::Key', 1],
+    ['AWS::KMS::Key', 2],
     ['AWS::Cognito::UserPool', 1],
     ['AWS::Cognito::IdentityPool', 1],
-    ['AWS::DynamoDB::Table', 8],
+    ['AWS::DynamoDB::Table', 11],
     ['AWS::S3::Bucket', 4],
     ['AWS::Events::EventBus', 1],
     ['AWS::Events::Archive', 1],
@@ -30,8 +30,8 @@ describe('SmartHomePlatform composition', () => {
     ['AWS::IoT::TopicRule', 6],
     ['AWS::AppSync::GraphQLApi', 1],
     ['AWS::SSM::Parameter', 9],
-    ['AWS::Lambda::Function', 10],
-    ['AWS::StepFunctions::StateMachine', 4],
+    ['AWS::Lambda::Function', 13],
+    ['AWS::StepFunctions::StateMachine', 6],
     ['Custom::IotClaimCertificate', 1],
     ['Custom::IotDataEndpoint', 1],
   ])('creates %s resources: %d', (type, count) => {
@@ -110,7 +110,7 @@ describe('SmartHomePlatform encryption', () => {
   test('encrypts function environments with the platform key', () => {
     const keys = Object.values(propertiesOfType(template, 'AWS::Lambda::Function')).map((fn) => fn.KmsKeyArn);
 
-    expect(keys).toHaveLength(10);
+    expect(keys).toHaveLength(13);
     expect(keys.filter((key) => JSON.stringify(key) !== JSON.stringify(platformKey))).toEqual([]);
   });
 
@@ -185,7 +185,7 @@ describe('SmartHomePlatform props', () => {
   test('uses the allowlist instead of a table when allowedSerials is set', () => {
     const { template } = synthesize({ provisioning: { serialPattern: '^SH-ESP32-[0-9]{6}$', allowedSerials: ['SH-ESP32-000123'] } });
 
-    template.resourceCountIs('AWS::DynamoDB::Table', 7);
+    template.resourceCountIs('AWS::DynamoDB::Table', 10);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ ALLOWED_SERIALS: 'SH-ESP32-000123' }) },
     });

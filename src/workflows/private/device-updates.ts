@@ -70,7 +70,12 @@ function stateOf(deviceId: string, at: number, state: any): Record<string, unkno
     deviceId,
     online: state.online ?? null,
     updatedAt: state.updatedAt ?? at,
-    relays: (state.relays ?? []).map((relay: any) => ({ id: relay.id, name: relay.name ?? null, state: relay.state ?? null, updatedAt: relay.updatedAt ?? null })),
+    relays: (state.relays ?? []).map((relay: any) => ({
+      id: relay.id,
+      name: relay.name ?? null,
+      state: relay.state ?? null,
+      updatedAt: relay.updatedAt ?? null,
+    })),
     readings: state.readings ?? [],
   };
 }
