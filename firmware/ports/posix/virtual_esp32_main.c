@@ -391,6 +391,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "virtual-esp32: invalid --endpoint %s: expected HOST:PORT\n", options.endpoint);
         return 2;
     }
+    /* libmosquitto reports a missing CA file only as a TLS setup failure on every retry, so it
+     * is checked here, where the flag can be named. */
+    FILE *ca_file = fopen(options.ca_file, "rb");
+    if (ca_file == NULL) {
+        fprintf(stderr, "virtual-esp32: cannot open --ca %s: %s\n", options.ca_file, strerror(errno));
+        return 2;
+    }
+    fclose(ca_file);
     char *claim_certificate = read_text_file(options.claim_certificate_file, "--claim-cert");
     char *claim_key = read_text_file(options.claim_key_file, "--claim-key");
     char *ota_public_key = options.ota_public_key_file != NULL
