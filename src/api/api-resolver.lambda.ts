@@ -2,10 +2,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { issueClaimToken } from '../domain/claim-token';
 import { newCommandId } from '../domain/relay-commands';
 import { DeviceNotFoundError, InvalidRequestError, NotAuthorizedError, translateSdkError, WorkflowError } from '../workflows/private/errors';
+import { ownedDevice as ownedDeviceOf } from '../workflows/private/ownership';
 import { DeviceItem } from '../workflows/private/registry-items';
 import { documentClient, registryTablesFromEnv } from '../workflows/private/registry-tables';
 import { secretValue } from '../workflows/private/secrets';
@@ -99,17 +100,7 @@ async function ownedDevice(deviceId: unknown, userId: string): Promise<DeviceIte
   if (typeof deviceId !== 'string' || deviceId.length === 0 || deviceId.length > 128) {
     throw new InvalidRequestError('deviceId must be a thing name of 1 to 128 characters.');
   }
-  const link = await db.send(new GetCommand({ TableName: tables.links, Key: { userId, thingName: deviceId } }))
-    .catch((error) => { throw translateSdkError(error, 'GetItem links'); });
-  if (!link.Item) {
-    throw new NotAuthorizedError(`Device '${deviceId}' is not linked to you.`);
-  }
-  const device = await db.send(new GetCommand({ TableName: tables.devices, Key: { thingName: deviceId } }))
-    .catch((error) => { throw translateSdkError(error, 'GetItem devices'); });
-  if (!device.Item || device.Item.ownerId !== userId) {
-    throw new NotAuthorizedError(`Device '${deviceId}' is not linked to you.`);
-  }
-  return device.Item as DeviceItem;
+  return ownedDeviceOf(db, tables, deviceId, userId);
 }
 
 function toDevice(item: DeviceItem) {

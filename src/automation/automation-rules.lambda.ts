@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   AutomationRule,
   AutomationRuleInvalidError,
@@ -10,6 +10,7 @@ import {
   RuleDefinition,
 } from '../domain/automation-rules';
 import { InvalidRequestError, NotAuthorizedError, translateSdkError } from '../workflows/private/errors';
+import { ownedDevice as ownedDeviceOf } from '../workflows/private/ownership';
 import { DeviceItem } from '../workflows/private/registry-items';
 import { documentClient, registryTablesFromEnv } from '../workflows/private/registry-tables';
 
@@ -230,18 +231,8 @@ async function checkDevices(definition: RuleDefinition, userId: string): Promise
   }
 }
 
-async function ownedDevice(deviceId: string, userId: string): Promise<DeviceItem> {
-  const link = await db.send(new GetCommand({ TableName: tables.links, Key: { userId, thingName: deviceId } }))
-    .catch((error) => { throw translateSdkError(error, 'GetItem links'); });
-  if (!link.Item) {
-    throw new NotAuthorizedError(`Device '${deviceId}' is not linked to you.`);
-  }
-  const device = await db.send(new GetCommand({ TableName: tables.devices, Key: { thingName: deviceId } }))
-    .catch((error) => { throw translateSdkError(error, 'GetItem devices'); });
-  if (!device.Item || device.Item.ownerId !== userId) {
-    throw new NotAuthorizedError(`Device '${deviceId}' is not linked to you.`);
-  }
-  return device.Item as DeviceItem;
+function ownedDevice(deviceId: string, userId: string): Promise<DeviceItem> {
+  return ownedDeviceOf(db, tables, deviceId, userId);
 }
 
 /**

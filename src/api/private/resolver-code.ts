@@ -1,12 +1,5 @@
-/**
- * APPSYNC_JS code of the API's resolvers. Every user-facing field passes the arguments and the
- * caller's identity to the resolver function; the identity comes from the verified token, never
- * from arguments.
- */
-export const INVOKE_RESOLVER_CODE = `
-import { util } from '@aws-appsync/utils';
-
-export function request(ctx) {
+/** Request handler that passes a field's arguments and the caller's verified identity to the resolver function. */
+const INVOKE_REQUEST = `export function request(ctx) {
   return {
     operation: 'Invoke',
     payload: {
@@ -16,7 +9,17 @@ export function request(ctx) {
     },
   };
 }
+`;
 
+/**
+ * APPSYNC_JS code of the API's resolvers. Every user-facing field passes the arguments and the
+ * caller's identity to the resolver function; the identity comes from the verified token, never
+ * from arguments.
+ */
+export const INVOKE_RESOLVER_CODE = `
+import { util } from '@aws-appsync/utils';
+
+${INVOKE_REQUEST}
 export function response(ctx) {
   if (ctx.error) {
     util.error(ctx.error.message, ctx.error.type);
@@ -32,17 +35,7 @@ export function response(ctx) {
 export const REMOVE_DEVICE_RESOLVER_CODE = `
 import { util, extensions } from '@aws-appsync/utils';
 
-export function request(ctx) {
-  return {
-    operation: 'Invoke',
-    payload: {
-      field: ctx.info.fieldName,
-      arguments: ctx.arguments,
-      identity: { sub: ctx.identity.sub, groups: ctx.identity.groups ?? [] },
-    },
-  };
-}
-
+${INVOKE_REQUEST}
 export function response(ctx) {
   if (ctx.error) {
     util.error(ctx.error.message, ctx.error.type);
@@ -59,17 +52,7 @@ export function response(ctx) {
 export const SUBSCRIPTION_RESOLVER_CODE = `
 import { util, extensions } from '@aws-appsync/utils';
 
-export function request(ctx) {
-  return {
-    operation: 'Invoke',
-    payload: {
-      field: ctx.info.fieldName,
-      arguments: ctx.arguments,
-      identity: { sub: ctx.identity.sub, groups: ctx.identity.groups ?? [] },
-    },
-  };
-}
-
+${INVOKE_REQUEST}
 export function response(ctx) {
   if (ctx.error) {
     util.error(ctx.error.message, ctx.error.type);
