@@ -89,8 +89,8 @@ function handlerFigures(): Figure[] {
 }
 
 /**
- * Placeholder values for every environment variable that the example app gives its functions,
- * so that each bundle's module loads as it would in Lambda.
+ * The environment variables that the example app gives its functions, with placeholders for
+ * resource references, so that each bundle's module loads as it would in Lambda.
  */
 function handlerEnv(): Record<string, string> {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'bench-env-')) });
@@ -98,9 +98,11 @@ function handlerEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const stack of stages.flatMap((stage) => stage.synth().stacks)) {
     for (const resource of Object.values(stack.template.Resources ?? {}) as any[]) {
-      for (const name of Object.keys(resource.Type === 'AWS::Lambda::Function' ? resource.Properties.Environment?.Variables ?? {} : {})) {
+      const variables = resource.Type === 'AWS::Lambda::Function' ? resource.Properties.Environment?.Variables ?? {} : {};
+      for (const [name, value] of Object.entries(variables)) {
         if (!name.startsWith('AWS_') && !name.startsWith('NODE_')) {
-          env[name] = /_MS$|_SECONDS$|_A$/.test(name) ? '1000' : 'bench';
+          // Literal values are kept; references to resources become a placeholder name.
+          env[name] = typeof value === 'string' ? value : 'bench';
         }
       }
     }
