@@ -35,7 +35,7 @@ const DEFAULT_PAGE_SIZE = 20;
 const MAX_PAGE_SIZE = 50;
 const MAX_NAME_LENGTH = 64;
 
-/** What the API's resolvers pass to this function for every field. */
+/** Request that the API's resolvers pass to this function for every field. */
 export interface ResolverEvent {
   readonly field: string;
   readonly arguments: Record<string, any>;
@@ -59,8 +59,8 @@ const FIELDS: Record<string, FieldResolver> = {
 
 /**
  * Resolves the platform API's fields. Every field checks on the server that the signed-in user
- * owns the device it names; a device of another user is reported as not authorized, the same
- * as a device that does not exist, so the API reveals no other user's device ids.
+ * owns the device it names. Another user's device is reported as not authorized, the same as a
+ * device that does not exist, so the API reveals no other user's device ids.
  */
 export async function handler(event: ResolverEvent): Promise<unknown> {
   const sub = event.identity?.sub;
@@ -310,9 +310,9 @@ async function createPairingCode(deviceId: unknown, user: { sub: string; groups:
 }
 
 /**
- * Authorizes a subscription. With a deviceId the user must own that device; the filter that
- * limits delivered updates to the user's own devices is set by the resolver from the same
- * identity, so a client cannot widen it.
+ * Authorizes a subscription. With a deviceId the user must own that device. The resolver sets
+ * the filter that limits updates to the user's own devices from the same verified identity, so
+ * a client cannot widen it.
  */
 async function subscribe(deviceId: unknown, userId: string) {
   if (deviceId !== undefined && deviceId !== null) {

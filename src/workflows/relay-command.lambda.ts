@@ -113,7 +113,7 @@ async function record(request: RelayCommandRequest): Promise<{ duplicate: boolea
 
 async function publish(taskToken: string, command: CommandItem): Promise<{ published: boolean }> {
   logger.appendKeys({ thingName: command.thingName });
-  // The token stays in the registry, keyed by commandId, so the device never sees it.
+  // The token stays in the registry, keyed by commandId, so it is never sent to the device.
   await db.send(new UpdateCommand({
     TableName: tables.commands,
     Key: { commandId: command.commandId },
@@ -172,7 +172,7 @@ async function finish(command: CommandItem, status: 'TIMED_OUT' | 'FAILED', erro
   const stored = (await db.send(new GetCommand({ TableName: tables.commands, Key: { commandId: command.commandId }, ConsistentRead: true }))
     .catch((failure) => { throw translateSdkError(failure, 'GetItem commands'); })).Item as CommandItem | undefined;
   if (stored?.status === 'ACKNOWLEDGED' && stored.acknowledgement) {
-    // The device answered but the workflow was not resumed in time: its answer decides.
+    // The device acknowledged, but the workflow was not resumed in time, so the stored acknowledgement decides.
     logger.info('Applying the stored acknowledgement');
     return complete(command, { ...stored.acknowledgement, reason: stored.acknowledgement.reason ?? undefined });
   }
@@ -208,7 +208,7 @@ async function finish(command: CommandItem, status: 'TIMED_OUT' | 'FAILED', erro
   return { status };
 }
 
-/** The data endpoint is a host name when deployed; a local endpoint may carry its own scheme. */
+/** Returns the data endpoint URL. The deployed value is a host name, and a local one may carry its own scheme. */
 function dataEndpointUrl(endpoint: string | undefined): string | undefined {
   if (!endpoint) {
     return undefined;

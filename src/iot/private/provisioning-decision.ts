@@ -18,7 +18,7 @@ export interface PreProvisioningHookResponse {
   readonly parameterOverrides?: Record<string, string>;
 }
 
-/** Why the hook denied a request; logged and counted, never sent to the device verbatim. */
+/** Reason for a denial. It is logged and counted, and never sent to the device. */
 export type DenyReason =
   | 'MISSING_PARAMETERS'
   | 'INVALID_SERIAL'
@@ -34,7 +34,7 @@ export interface ProvisioningDecision {
   readonly thingName?: string;
 }
 
-/** What the hook looks up about a serial. */
+/** Lookups that the hook makes for a serial. */
 export interface SerialLookups {
   /** Whether the serial is on the allowlist, and whether an operator released it for re-provisioning. */
   allowlistEntry(serial: string): Promise<{ allowed: boolean; releasedForReprovisioning: boolean }>;
