@@ -27,6 +27,8 @@ const config = {
   unlinkStateMachineArn: process.env.UNLINK_STATE_MACHINE_ARN,
   pairingFunctionName: process.env.PAIRING_FUNCTION_NAME,
   claimTokenKeySecret: process.env.CLAIM_TOKEN_KEY_SECRET,
+  otaStateMachineArn: process.env.OTA_STATE_MACHINE_ARN,
+  fleetThingGroupArn: process.env.FLEET_THING_GROUP_ARN,
   adminsGroup: process.env.ADMINS_GROUP ?? 'admins',
 };
 
@@ -55,6 +57,7 @@ const FIELDS: Record<string, FieldResolver> = {
   createClaimToken: (_args, user) => createClaimToken(user.sub),
   createPairingCode: (args, user) => createPairingCode(args.deviceId, user),
   onDeviceUpdate: (args, user) => subscribe(args.deviceId, user.sub),
+  startFirmwareRollout: (args, user) => startFirmwareRollout(args.input, user),
 };
 
 /**
@@ -307,6 +310,42 @@ async function createPairingCode(deviceId: unknown, user: { sub: string; groups:
     throw error;
   }
   return { deviceId, code: payload.code, expiresAt: payload.expiresAt };
+}
+
+/**
+ * Starts the OTA rollout workflow with the rolloutId as execution name, so a repeated request
+ * for the same rollout starts nothing new. The workflow checks the image's signature before it
+ * creates any job.
+ */
+async function startFirmwareRollout(input: Record<string, any> | undefined, user: { sub: string; groups: string[] }) {
+  if (!user.groups.includes(config.adminsGroup)) {
+    throw new NotAuthorizedError('Only members of the admins group can start firmware rollouts.');
+  }
+  if (!config.otaStateMachineArn) {
+    throw new InvalidRequestError('This platform has no OTA rollout workflow.');
+  }
+  if (typeof input?.rolloutId !== 'string' || !/^[A-Za-z0-9_-]{1,60}$/.test(input.rolloutId)) {
+    throw new InvalidRequestError('rolloutId must be 1 to 60 letters, digits, _ or -.');
+  }
+  const startedAt = Date.now();
+  const request = {
+    rolloutId: input.rolloutId,
+    version: input.version,
+    imageKey: input.imageKey,
+    targets: { thingGroupArn: input.thingGroupArn ?? config.fleetThingGroupArn },
+    ...(input.waves ? { waves: input.waves } : {}),
+    requestedBy: user.sub,
+  };
+  const start = new StartExecutionCommand({ stateMachineArn: config.otaStateMachineArn, name: input.rolloutId, input: JSON.stringify(request) });
+  await stepFunctions.send(start)
+    .catch((error) => {
+      if ((error as Error).name === 'ExecutionAlreadyExists') {
+        throw new InvalidRequestError(`Rollout '${input.rolloutId}' already exists with other settings; choose a new rolloutId.`);
+      }
+      throw translateSdkError(error, 'StartExecution');
+    });
+  logger.info('Firmware rollout started', { rolloutId: input.rolloutId, version: input.version });
+  return { rolloutId: input.rolloutId, version: input.version, status: 'STARTED', startedAt };
 }
 
 /**

@@ -38,6 +38,18 @@ export interface PlatformApiResolversProps {
   readonly claimTokenKey: secretsmanager.ISecret;
 
   /**
+   * Workflow that startFirmwareRollout starts.
+   * @default - startFirmwareRollout answers that the platform has no OTA rollout workflow
+   */
+  readonly otaRolloutStateMachine?: sfn.IStateMachine;
+
+  /**
+   * Thing group that a rollout targets when the request names none.
+   * @default - the request must name a thing group
+   */
+  readonly fleetThingGroupArn?: string;
+
+  /**
    * Key that encrypts the function's logs and environment.
    * @default - AWS managed keys
    */
@@ -91,6 +103,8 @@ export class PlatformApiResolvers extends Construct {
         PAIRING_FUNCTION_NAME: props.pairingFunction.functionName,
         CLAIM_TOKEN_KEY_SECRET: props.claimTokenKey.secretArn,
         ADMINS_GROUP: PlatformAuth.ADMINS_GROUP,
+        ...(props.otaRolloutStateMachine ? { OTA_STATE_MACHINE_ARN: props.otaRolloutStateMachine.stateMachineArn } : {}),
+        ...(props.fleetThingGroupArn ? { FLEET_THING_GROUP_ARN: props.fleetThingGroupArn } : {}),
       },
     });
     props.registry.devicesTable.grantReadWriteData(fn);
@@ -103,6 +117,7 @@ export class PlatformApiResolvers extends Construct {
       resources: [props.linkStateMachine.stateMachineArn, props.unlinkStateMachine.stateMachineArn],
     }));
     props.pairingFunction.grantInvoke(fn);
+    props.otaRolloutStateMachine?.grantStartExecution(fn);
     props.claimTokenKey.grantRead(fn);
     acknowledgeRules(fn.role!, [
       {
@@ -132,7 +147,7 @@ export class PlatformApiResolvers extends Construct {
     for (const field of ['getMyDevices', 'getDeviceState', 'getDeviceUi']) {
       resolve('Query', field, INVOKE_RESOLVER_CODE);
     }
-    for (const field of ['controlRelay', 'registerDevice', 'addDevice', 'createClaimToken', 'createPairingCode']) {
+    for (const field of ['controlRelay', 'registerDevice', 'addDevice', 'createClaimToken', 'createPairingCode', 'startFirmwareRollout']) {
       resolve('Mutation', field, INVOKE_RESOLVER_CODE);
     }
     resolve('Mutation', 'removeDevice', REMOVE_DEVICE_RESOLVER_CODE);

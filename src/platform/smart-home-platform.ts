@@ -207,6 +207,15 @@ export class SmartHomePlatform extends Construct {
       pairingCodePepper: this.signingKeys.pairingCodePepper,
       iotDataEndpoint: this.provisioning.dataEndpointAddress,
     });
+    const fleetThingGroupArn = stack.formatArn({ service: 'iot', resource: 'thinggroup', resourceName: this.provisioning.fleetThingGroup.thingGroupName! });
+    this.otaRollout = new OtaRolloutWorkflow(this, 'OtaRollout', {
+      firmwareBucket: this.storage.firmwareBucket,
+      eventBus: this.events.eventBus,
+      thingGroupArns: [fleetThingGroupArn],
+      encryptionKey: this.encryptionKey,
+      logRetention,
+      removalPolicy,
+    });
     this.apiResolvers = new PlatformApiResolvers(this, 'ApiResolvers', {
       api: this.api,
       registry: this.registry,
@@ -216,6 +225,8 @@ export class SmartHomePlatform extends Construct {
       unlinkStateMachine: this.linking.unlinkStateMachine,
       pairingFunction: this.linking.pairingFunction,
       claimTokenKey: this.signingKeys.claimTokenKey,
+      otaRolloutStateMachine: this.otaRollout.stateMachine,
+      fleetThingGroupArn: fleetThingGroupArn,
       encryptionKey: this.encryptionKey,
       logRetention,
     });
@@ -241,14 +252,6 @@ export class SmartHomePlatform extends Construct {
       ...workflowProps,
       rules: this.automationRules,
       ...statefulProps,
-    });
-    this.otaRollout = new OtaRolloutWorkflow(this, 'OtaRollout', {
-      firmwareBucket: this.storage.firmwareBucket,
-      eventBus: this.events.eventBus,
-      thingGroupArns: [Stack.of(this).formatArn({ service: 'iot', resource: 'thinggroup', resourceName: this.provisioning.fleetThingGroup.thingGroupName })],
-      encryptionKey: this.encryptionKey,
-      logRetention,
-      removalPolicy,
     });
 
     this.monitoring = new PlatformMonitoring(this, 'Monitoring', {

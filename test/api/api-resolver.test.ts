@@ -23,6 +23,8 @@ let resolvers: PlatformApiResolvers;
 let keys: PlatformSigningKeys;
 let relayCommands: RelayCommandFlow;
 let db: DynamoDBDocumentClient;
+let ota: sfn.StateMachine;
+const FLEET_GROUP = 'arn:aws:iot:us-east-1:000000000000:thinggroup/fleet';
 let resolve: (event: any, context: any) => Promise<any>;
 
 function tableName(table: { node: { defaultChild?: any } }): string {
@@ -46,6 +48,7 @@ beforeAll(async () => {
   // The linking workflows have their own tests; simple stand-ins keep this stack small.
   const link = new sfn.StateMachine(stack, 'Link', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'Linked')), stateMachineType: sfn.StateMachineType.EXPRESS });
   const unlink = new sfn.StateMachine(stack, 'Unlink', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'Unlinked')), stateMachineType: sfn.StateMachineType.EXPRESS });
+  ota = new sfn.StateMachine(stack, 'Ota', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'Rollout')) });
   const pairing = new lambda.Function(stack, 'Pairing', { runtime: lambda.Runtime.NODEJS_LATEST, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
   resolvers = new PlatformApiResolvers(stack, 'Resolvers', {
     api,
@@ -56,6 +59,8 @@ beforeAll(async () => {
     unlinkStateMachine: unlink,
     pairingFunction: pairing,
     claimTokenKey: keys.claimTokenKey,
+    otaRolloutStateMachine: ota,
+    fleetThingGroupArn: FLEET_GROUP,
   });
   template = templateOf(stack);
   await harness.dynamodb.createTablesFromTemplate(template);
@@ -66,6 +71,8 @@ beforeAll(async () => {
   const relayLogicalId = stack.getLogicalId(relayCommands.stateMachine.node.defaultChild as sfn.CfnStateMachine);
   const relayWorkflow = harness.workflow(template, stack, relayCommands.stateMachine, new Map([[relayCommands.stepsFunction, steps]]));
   harness.stepFunctions.register(localReference(template, relayLogicalId), relayWorkflow);
+  const otaLogicalId = stack.getLogicalId(ota.node.defaultChild as sfn.CfnStateMachine);
+  harness.stepFunctions.register(localReference(template, otaLogicalId), harness.workflow(template, stack, ota, new Map()));
 
   const devices: [string, string][] = [[DEVICE_A, USER_A], [DEVICE_A2, USER_A], [DEVICE_B, USER_B]];
   for (const [thingName, ownerId] of devices) {
@@ -199,5 +206,29 @@ describe('claim and pairing codes', () => {
 
   test('createPairingCode rejects a user outside the admins group', async () => {
     await expect(call('createPairingCode', { deviceId: DEVICE_A }, USER_A, ['users'])).rejects.toMatchObject({ name: 'NotAuthorizedError' });
+  });
+});
+
+describe('startFirmwareRollout', () => {
+  const input = { rolloutId: 'rollout-2026-12-04', version: '1.1.0', imageKey: 'firmware/1.1.0.bin' };
+
+  test('rejects a user outside the admins group', async () => {
+    await expect(call('startFirmwareRollout', { input }, USER_A, ['users'])).rejects.toMatchObject({ name: 'NotAuthorizedError' });
+  });
+
+  test('starts the rollout for the fleet group', async () => {
+    const rollout = await call('startFirmwareRollout', { input }, 'installer', ['admins']);
+
+    expect(rollout).toMatchObject({ rolloutId: input.rolloutId, version: '1.1.0', status: 'STARTED' });
+    const otaArn = localReference(template, stack.getLogicalId(ota.node.defaultChild as sfn.CfnStateMachine));
+    const execution = harness.stepFunctions.execution(`${otaArn.replace(':stateMachine:', ':execution:')}:${input.rolloutId}`);
+    expect(execution).toBeDefined();
+    const result = await execution!.done;
+    expect(result.output).toMatchObject({ rolloutId: input.rolloutId, imageKey: input.imageKey, targets: { thingGroupArn: FLEET_GROUP } });
+  });
+
+  test('rejects an invalid rolloutId', async () => {
+    await expect(call('startFirmwareRollout', { input: { ...input, rolloutId: 'bad id!' } }, 'installer', ['admins']))
+      .rejects.toThrow('rolloutId must be 1 to 60 letters, digits, _ or -.');
   });
 });

@@ -122,6 +122,26 @@ type PairingCode @aws_cognito_user_pools {
   expiresAt: AWSTimestamp!
 }
 
+"A firmware rollout as the API reports it when it starts."
+type FirmwareRollout @aws_cognito_user_pools {
+  rolloutId: ID!
+  version: String!
+  status: String!
+  startedAt: AWSTimestamp!
+}
+
+input FirmwareRolloutInput {
+  "Id of the rollout, also the name of its workflow execution: letters, digits, _ and -."
+  rolloutId: ID!
+  version: String!
+  "Key of the signed image in the firmware bucket; its signature is the object <imageKey>.sig."
+  imageKey: String!
+  "Thing group to update. Defaults to the fleet's thing group."
+  thingGroupArn: String
+  "Rollout waves in percent of the targets, increasing and ending at 100."
+  waves: [Int!]
+}
+
 input RegisterDeviceInput {
   deviceId: ID!
   name: String
@@ -161,6 +181,8 @@ type Mutation {
   createClaimToken: ClaimToken! @aws_cognito_user_pools
   "Issues a pairing code for a device; for members of the admins group, such as installers."
   createPairingCode(deviceId: ID!): PairingCode! @aws_cognito_user_pools(cognito_groups: ["admins"])
+  "Starts a rollout of signed firmware; for members of the admins group."
+  startFirmwareRollout(input: FirmwareRolloutInput!): FirmwareRollout! @aws_cognito_user_pools(cognito_groups: ["admins"])
   "Used by the backend to push a device update to subscribers."
   publishDeviceUpdate(input: DeviceUpdateInput!): DeviceUpdate! @aws_iam
   "Creates an automation rule. Both devices that it names must be linked to the signed-in user."
