@@ -89,8 +89,8 @@ function handlerFigures(): Figure[] {
 }
 
 /**
- * The environment variables that the example app gives its functions, with placeholders for
- * resource references, so that each bundle's module loads as it would in Lambda.
+ * Returns the environment variables that the example app gives its functions, with placeholders
+ * for resource references, so that each bundle's module loads as it would in Lambda.
  */
 function handlerEnv(): Record<string, string> {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'bench-env-')) });

@@ -39,7 +39,7 @@ export interface PlatformApiResolversProps {
 
   /**
    * Workflow that startFirmwareRollout starts.
-   * @default - startFirmwareRollout answers that the platform has no OTA rollout workflow
+   * @default - startFirmwareRollout fails with an error saying that the platform has no OTA rollout workflow
    */
   readonly otaRolloutStateMachine?: sfn.IStateMachine;
 

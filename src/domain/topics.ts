@@ -14,7 +14,7 @@ export const Topics = {
 /** Kinds of device-to-cloud message, named after their contract schema. */
 export type DeviceMessageKind = 'capabilities' | 'telemetry' | 'energy-status' | 'relay-status';
 
-/** A topic split into what it says about its sender. */
+/** Message kind and sender of a device topic. */
 export interface ParsedDeviceTopic {
   readonly kind: DeviceMessageKind;
   readonly thingName: string;

@@ -369,7 +369,7 @@ function validateProps(templateName: string, thingNamePrefix: string, serialPatt
     throw new Error(`Invalid serialPattern '${serialPattern}': anchor it with ^ and $, for example '${DEFAULT_SERIAL_PATTERN}', so a serial cannot carry extra characters.`);
   }
   // A regular expression's language cannot be checked in general, so this rejects the common
-  // mistakes; the hook also requires every serial to match the default character set.
+  // mistakes. The hook also requires every serial to match the default character set.
   for (const forbidden of ['/', '+', '#', ' ']) {
     const probes = [forbidden, `A${forbidden}1`, ...(allowedSerials ?? []).map((serial) => `${serial}${forbidden}`)];
     // '+' is also a quantifier, so only its escaped form names the character itself.

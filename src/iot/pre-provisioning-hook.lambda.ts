@@ -52,8 +52,8 @@ const lookups: SerialLookups = {
 
 /**
  * Pre-provisioning hook of the fleet provisioning template. It denies by default: any failed
- * check, error or timeout returns `allowProvisioning: false`, and AWS IoT then answers the
- * device on the template's `provision/json/rejected` topic.
+ * check, error or timeout returns `allowProvisioning: false`, and AWS IoT then sends the
+ * rejection to the device on the template's `provision/json/rejected` topic.
  */
 export async function handler(request: PreProvisioningHookRequest): Promise<PreProvisioningHookResponse> {
   const serial = request.parameters?.SerialNumber;

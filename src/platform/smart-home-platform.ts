@@ -134,7 +134,7 @@ export class SmartHomePlatform extends Construct {
   public readonly telemetry: TelemetryPipeline;
   /** Owners' automation rules and their GraphQL operations. */
   public readonly automationRules: AutomationRules;
-  /** Records anomalies, tells owners and applies their automation rules. */
+  /** Records anomalies, notifies owners and applies their automation rules. */
   public readonly anomalyResponse: AnomalyResponseWorkflow;
   /** Rolls out signed firmware with AWS IoT Jobs. */
   public readonly otaRollout: OtaRolloutWorkflow;
@@ -313,7 +313,7 @@ export class SmartHomePlatform extends Construct {
   }
 }
 
-/** The dead-letter queues of functions invoked asynchronously. */
+/** Returns the dead-letter queues of functions invoked asynchronously. */
 function deadLetterQueuesOf(functions: lambda.IFunction[]): { name: string; queue: sqs.IQueue }[] {
   return functions
     .filter((fn): fn is lambda.Function => fn instanceof lambda.Function && fn.deadLetterQueue !== undefined)

@@ -5,7 +5,7 @@ import { IConstruct } from 'constructs';
 export interface RuleAcknowledgement {
   /** Rule id as the pack reports it, for example `AwsSolutions-IAM5[Resource::*]`. */
   readonly id: string;
-  /** Why the finding is acceptable here. */
+  /** Reason the finding is acceptable here. */
   readonly reason: string;
 }
 

@@ -43,7 +43,7 @@ export class DeviceRegistry extends Construct {
   public static readonly LINKS_BY_THING_INDEX = 'byThing';
   /** Name of the commands table's index that lists a thing's commands by time. */
   public static readonly COMMANDS_BY_THING_INDEX = 'byThing';
-  /** Attribute that holds the expiry, in epoch seconds, of records that expire. */
+  /** Attribute that contains the expiry, in epoch seconds, of records that expire. */
   public static readonly TTL_ATTRIBUTE = 'ttl';
 
   /** Devices keyed by `thingName`, with owner, capabilities, state and firmware version. */

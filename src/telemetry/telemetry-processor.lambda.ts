@@ -322,8 +322,8 @@ async function publishAnomalies(anomalies: { detail: Record<string, unknown> }[]
     }));
     const result = await eventBridge.send(new PutEventsCommand({ Entries: entries })).catch((error) => { throw translateSdkError(error, 'PutEvents'); });
     if ((result.FailedEntryCount ?? 0) > 0) {
-      // NOTE: the readings that caused these anomalies are already applied to the model, so a
-      // retry of the batch would not find them again; the failure is logged for the alarm.
+      // NOTE: these anomaly events are lost. The readings behind them are already in the model,
+      // so a retry would not detect them again. The failure is logged for the error alarm.
       logger.error('Anomaly events not accepted by EventBridge', { failed: result.FailedEntryCount });
     }
   }

@@ -61,7 +61,7 @@ export const handler = idempotentHandler(tables.idempotency, 'detail.dedupKey', 
 async function acknowledge(thingName: string, report: { commandId: string; relay: string; state: 'ON' | 'OFF'; timestamp: number; result: string; reason?: string }): Promise<Outcome> {
   let command: CommandItem;
   try {
-    // Leaving PENDING and storing the device's answer happen in one conditional write, so only
+    // Leaving PENDING and storing the acknowledgement happen in one conditional write, so only
     // the first copy of an acknowledgement counts. The task token stays until the workflow has
     // recorded the outcome: if resuming it fails, a retry of this function resumes it again,
     // and a workflow that timed out meanwhile applies the stored answer instead of TIMED_OUT.
@@ -94,7 +94,7 @@ async function acknowledge(thingName: string, report: { commandId: string; relay
       logger.info('Repeated acknowledgement ignored', { status: existing.status });
       return 'DUPLICATE_ACKNOWLEDGEMENT';
     }
-    // An earlier attempt stored the answer but did not resume the workflow.
+    // An earlier attempt stored the acknowledgement but did not resume the workflow.
     command = existing;
   }
   return resume(command);
@@ -106,7 +106,7 @@ async function resume(command: CommandItem): Promise<Outcome> {
   } catch (error) {
     const name = (error as Error).name;
     if (name === 'TaskTimedOut' || name === 'InvalidToken' || name === 'TaskDoesNotExist') {
-      // The workflow stopped waiting; its timeout step finds the stored answer and applies it.
+      // The workflow stopped waiting, so its timeout step applies the stored acknowledgement.
       logger.warn('Acknowledgement arrived after the workflow stopped waiting', { error: name });
       return 'DUPLICATE_ACKNOWLEDGEMENT';
     }

@@ -25,7 +25,7 @@ function tableName(table: { node: { defaultChild?: any } }): string {
   return stack.getLogicalId(table.node.defaultChild);
 }
 
-/** An SQS message as the rule queues it: the EventBridge event of a device message. */
+/** Builds the SQS message that the rule queues: the EventBridge event of a device message. */
 function queued(kind: 'telemetry' | 'energy-status', payload: unknown, thingName = THING) {
   messageCount += 1;
   const body = JSON.stringify({ kind, thingName, receivedAt: Date.now(), payload: Buffer.from(JSON.stringify(payload)).toString('base64') });

@@ -11,7 +11,7 @@ export class ResolverError extends Error {
   }
 }
 
-/** What a resolver's response handler asked of AppSync besides its result. */
+/** Requests that a resolver's response handler made to AppSync besides its result. */
 export interface ResolverExtensions {
   subscriptionFilter?: SubscriptionFilter;
   invalidationFilter?: SubscriptionFilter;
@@ -63,7 +63,7 @@ export function toSubscriptionFilter(filter: Record<string, Record<string, unkno
   return { filterGroup: [{ filters }] };
 }
 
-/** Whether a published payload passes a filter: any group whose filters all hold. */
+/** Returns whether a published payload passes a filter, which it does when all filters of any group match. */
 export function matchesFilter(filter: SubscriptionFilter | undefined, payload: Record<string, unknown>): boolean {
   if (!filter) {
     return true;

@@ -70,7 +70,7 @@ export class LocalStepFunctionsEndpoint {
     const executionArn = `${String(body.stateMachineArn).replace(':stateMachine:', ':execution:')}:${name}`;
     const existing = this.executions.get(executionArn);
     if (existing) {
-      // Step Functions answers a repeated start of the same name and input with the first execution.
+      // Step Functions returns the first execution for a repeated start with the same name and input.
       if (existing.input !== (body.input ?? '{}')) {
         throw Object.assign(new Error(`Execution Already Exists: '${executionArn}'`), { name: 'ExecutionAlreadyExists' });
       }

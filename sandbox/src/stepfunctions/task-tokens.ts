@@ -16,7 +16,7 @@ interface Waiter {
 /**
  * Task tokens of `.waitForTaskToken` states that are waiting for SendTaskSuccess or
  * SendTaskFailure. A token resolves once; later calls with it fail with TaskTimedOut, as the
- * Step Functions API answers for a token that is no longer waiting.
+ * Step Functions API returns for a token that is no longer waiting.
  */
 export class TaskTokens {
   private readonly waiters = new Map<string, Waiter>();
@@ -57,7 +57,7 @@ export class TaskTokens {
     const waiter = this.waiters.get(token);
     if (!waiter) {
       // The task's handler may report before the state starts waiting, as with a device that
-      // answers faster than the handler returns. Keep the outcome for the coming wait.
+      // acknowledges before the handler returns. Keep the outcome for the coming wait.
       if (!token.startsWith('local-token-')) {
         throw new TaskFailedError('TaskTimedOut', `Task token '${token}' is not known.`);
       }

@@ -1,7 +1,7 @@
 /**
- * GraphQL schema of the platform API. Users sign in with the Cognito user pool (the default
- * mode); the backend publishes device updates with IAM, so `publishDeviceUpdate` is the only
- * operation that IAM callers reach and users cannot call it.
+ * GraphQL schema of the platform API. Users sign in with the Cognito user pool, the default
+ * mode. The backend publishes device updates with IAM, so `publishDeviceUpdate` is the only
+ * operation that IAM callers reach, and users cannot call it.
  */
 export const PLATFORM_SCHEMA = `
 schema {

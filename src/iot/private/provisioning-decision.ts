@@ -48,9 +48,9 @@ export interface ProvisioningPolicy {
 }
 
 /**
- * Decides a fleet provisioning request. It denies unless every check passes: the serial is
- * present and well formed, the MQTT client id is the future thing name, the serial is on the
- * allowlist, and no thing of that name exists (unless an operator released the serial).
+ * Decides a fleet provisioning request, and denies unless every check passes. The serial must be
+ * present and well formed, and the MQTT client id must be the future thing name. The serial must
+ * be on the allowlist, and no thing of that name may exist unless an operator released the serial.
  */
 export async function decideProvisioning(
   request: PreProvisioningHookRequest,

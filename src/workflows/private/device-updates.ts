@@ -33,7 +33,7 @@ class NodeSha256 {
 export interface DeviceUpdate {
   readonly deviceId: string;
   readonly ownerId: string;
-  /** What changed: `state`, `command`, `onboarded`, `linked` or `removed`. */
+  /** Kind of change: `state`, `command`, `onboarded`, `linked`, `removed` or `alert`. */
   readonly kind: string;
   readonly state?: unknown;
   readonly command?: unknown;

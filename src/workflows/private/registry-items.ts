@@ -38,7 +38,7 @@ export interface CommandItem {
   readonly taskToken?: string;
   readonly result?: string;
   readonly reason?: string;
-  /** The device's answer, stored when it arrives and applied by the workflow. */
+  /** The device's acknowledgement, stored when it arrives and applied by the workflow. */
   readonly acknowledgement?: { readonly result: 'APPLIED' | 'DUPLICATE' | 'EXPIRED' | 'REJECTED'; readonly state: 'ON' | 'OFF'; readonly timestamp: number; readonly reason?: string | null };
   readonly completedAt?: number;
   /** Expiry of the record, epoch seconds. */

@@ -31,7 +31,7 @@ export function registryTablesFromEnv(env: NodeJS.ProcessEnv = process.env): Reg
   };
 }
 
-/** A DynamoDB document client that drops undefined attributes. */
+/** Creates a DynamoDB document client that drops undefined attributes. */
 export function documentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true },

@@ -10,7 +10,7 @@ export interface RelayCommandRequest {
   readonly relay: string;
   readonly state: 'ON' | 'OFF';
   readonly requestedAt: number;
-  /** What asked for the command, such as `api` or `automation`. */
+  /** Origin of the command, such as `api` or `automation`. */
   readonly source?: string;
 }
 

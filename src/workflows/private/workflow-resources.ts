@@ -14,7 +14,7 @@ import { acknowledgeKmsGrantWildcards, acknowledgeRules } from '../../private/ac
 import { createHandler, HandlerFunctionClass } from '../../private/handler';
 import { DeviceRegistry } from '../../registry/device-registry';
 
-/** What every workflow's functions share. */
+/** Settings that every workflow's functions share. */
 export interface WorkflowEnvironment {
   readonly registry: DeviceRegistry;
   readonly api?: PlatformApi;
