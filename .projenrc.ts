@@ -52,6 +52,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-lambda@^3.1000.0',
     '@aws-sdk/client-firehose@^3.1000.0',
     '@aws-sdk/credential-provider-node@^3.972.0',
+    'graphql@^16.15.0',
+    'ws@^8.23.0',
+    '@types/ws@^8.18.0',
   ],
 
   jestOptions: {
