@@ -20,11 +20,16 @@ export interface ClientIdentity {
   readonly certificateFingerprint256: string | undefined;
 }
 
-/** Authorization callbacks; each may return a promise. Omitted callbacks allow. */
+/** Authorization callbacks. All but authorizeReceive may return a promise, and omitted callbacks allow. */
 export interface BrokerAuthorizer {
   authenticate?(identity: ClientIdentity): boolean | Promise<boolean>;
   authorizePublish?(identity: ClientIdentity, topic: string): boolean | Promise<boolean>;
   authorizeSubscribe?(identity: ClientIdentity, topicFilter: string): boolean | Promise<boolean>;
+  /**
+   * Decides whether a subscribed client receives a message on topic. It must be synchronous
+   * because aedes forwards messages synchronously. A denied message is dropped for that client only.
+   */
+  authorizeReceive?(identity: ClientIdentity, topic: string): boolean;
 }
 
 /** A publish received from a client, after authorization. */
@@ -75,6 +80,8 @@ export class LocalMqttBroker {
   private readonly listeners = new Set<(message: ReceivedMessage) => void>();
   /** Replies addressed to one client, keyed by their payload buffer (aedes keeps that reference). */
   private readonly targets = new WeakMap<Buffer, string>();
+  /** Identity of each client, read from its certificate on the first delivery and reused after. */
+  private readonly identities = new WeakMap<Client, ClientIdentity>();
 
   private constructor(private readonly aedes: Aedes, private readonly authorizer: BrokerAuthorizer) {
     aedes.authenticate = (client, _username, _password, done) => {
@@ -98,7 +105,9 @@ export class LocalMqttBroker {
     };
     aedes.authorizeForward = (client, packet) => {
       const target = this.targets.get(packet.payload as Buffer);
-      return target === undefined || target === client.id ? packet : null;
+      if (target !== undefined && target !== client.id) return null;
+      if (!this.authorizer.authorizeReceive) return packet;
+      return this.authorizer.authorizeReceive(this.identityFor(client), packet.topic) ? packet : null;
     };
     aedes.published = (packet, client, done) => {
       if (client && !packet.topic.startsWith('$SYS/')) {
@@ -140,6 +149,15 @@ export class LocalMqttBroker {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private identityFor(client: Client): ClientIdentity {
+    let identity = this.identities.get(client);
+    if (!identity) {
+      identity = identityOf(client);
+      this.identities.set(client, identity);
+    }
+    return identity;
   }
 
   private publishPacket(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
