@@ -15,6 +15,10 @@ export interface LocalJobExecution {
   queuedAt: number;
   startedAt?: number;
   lastUpdatedAt: number;
+  /** Starts at 1 and grows by one with every status change, as IoT Jobs counts it. */
+  versionNumber: number;
+  /** Name-value pairs of the last update that sent them. */
+  statusDetails?: Record<string, string>;
 }
 
 /** A job that CreateJob created, with the request's fields as sent. */
@@ -33,6 +37,16 @@ export interface LocalJob {
   lastUpdatedAt: number;
   completedAt?: number;
   readonly executions: Map<string, LocalJobExecution>;
+}
+
+/**
+ * Executions of a job whose status changed: `created` for the executions that CreateJob queued,
+ * `updated` for a status set by a device or a test, `canceled` for those that CancelJob ended.
+ */
+export interface LocalExecutionChange {
+  readonly cause: 'created' | 'updated' | 'canceled';
+  readonly job: LocalJob;
+  readonly thingNames: readonly string[];
 }
 
 /** A request that the endpoint received. */
@@ -54,7 +68,8 @@ const LOCAL_ARN_PREFIX = 'arn:aws:iot:us-east-1:000000000000';
  * ListThingsInThingGroup (`GET /thing-groups/{name}/things`). Jobs live in memory.
  *
  * CreateJob queues one execution per target thing; thing groups must be defined with
- * `setThingGroup`. Tests move executions with `setExecutionStatus`, which applies the job's
+ * `setThingGroup`. Devices move executions through the Jobs MQTT API that `LocalIotJobsMqtt`
+ * serves from this store, and tests with `setExecutionStatus`. Both apply the job's
  * `jobExecutionsRetryConfig` as IoT Jobs does: a FAILED or TIMED_OUT execution whose failure
  * type is listed goes back to QUEUED with the next retryAttempt. The job completes when every
  * execution has a terminal status. The abort and rollout configurations are stored but not
@@ -83,6 +98,7 @@ export class LocalIotJobsEndpoint {
   private readonly jobsById = new Map<string, LocalJob>();
   private readonly describeCounts = new Map<string, number>();
   private readonly thingGroups = new Map<string, string[]>();
+  private readonly changeListeners = new Set<(change: LocalExecutionChange) => void>();
   private readonly failures: { operation: LocalIotRequest['operation']; status: number; errorType: string; remaining: number }[] = [];
   private readonly server: Server;
 
@@ -114,8 +130,20 @@ export class LocalIotJobsEndpoint {
     return [...this.jobsById.values()];
   }
 
-  /** Sets the status of a thing's execution, as the device's update would. */
-  public setExecutionStatus(jobId: string, thingName: string, status: JobExecutionStatus): void {
+  /**
+   * Registers a listener for execution status changes and returns a function that removes it.
+   * Listeners run synchronously, before the change's HTTP response is sent.
+   */
+  public onExecutionsChanged(listener: (change: LocalExecutionChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /**
+   * Sets the status of a thing's execution, as the device's update would, and replaces its
+   * statusDetails when given.
+   */
+  public setExecutionStatus(jobId: string, thingName: string, status: JobExecutionStatus, statusDetails?: Record<string, string>): void {
     const job = this.requireJob(jobId);
     const execution = job.executions.get(thingName);
     if (!execution) {
@@ -124,6 +152,10 @@ export class LocalIotJobsEndpoint {
     const now = Date.now();
     execution.status = status;
     execution.lastUpdatedAt = now;
+    execution.versionNumber += 1;
+    if (statusDetails) {
+      execution.statusDetails = { ...statusDetails };
+    }
     if (status === 'IN_PROGRESS') {
       execution.startedAt ??= now;
     }
@@ -134,6 +166,7 @@ export class LocalIotJobsEndpoint {
     }
     job.lastUpdatedAt = now;
     this.completeIfFinished(job);
+    this.emitChange({ cause: 'updated', job, thingNames: [thingName] });
   }
 
   /** Makes the next `count` requests of an operation fail with an HTTP status and error type. */
@@ -275,9 +308,11 @@ export class LocalIotJobsEndpoint {
         retryAttempt: 0,
         queuedAt: now,
         lastUpdatedAt: now,
+        versionNumber: 1,
       }])),
     };
     this.jobsById.set(jobId, job);
+    this.emitChange({ cause: 'created', job, thingNames: [...thingNames] });
     send(200, { jobArn: job.jobArn, jobId, description: body.description });
   }
 
@@ -286,13 +321,23 @@ export class LocalIotJobsEndpoint {
       return;
     }
     const now = Date.now();
+    const canceled: string[] = [];
     for (const execution of job.executions.values()) {
       if (execution.status === 'QUEUED' || (force && execution.status === 'IN_PROGRESS')) {
         execution.status = 'CANCELED';
         execution.lastUpdatedAt = now;
+        execution.versionNumber += 1;
+        canceled.push(execution.thingName);
       }
     }
     Object.assign(job, { status: 'CANCELED', reasonCode, comment, forceCanceled: force, lastUpdatedAt: now, completedAt: now });
+    this.emitChange({ cause: 'canceled', job, thingNames: canceled });
+  }
+
+  private emitChange(change: LocalExecutionChange): void {
+    for (const listener of this.changeListeners) {
+      listener(change);
+    }
   }
 
   /** Returns how often the job's retry configuration retries an execution that ended with this status. */
