@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { PipelineBootstrapStack } from '../../examples/app/src/pipeline-bootstrap';
 import { buildApp } from '../../examples/app/src/stages';
 
 interface Violation {
@@ -77,5 +78,15 @@ describe('example app compliance', () => {
 
   test('Serverless reports no unacknowledged finding', () => {
     expect(findings('Serverless')).toEqual([]);
+  });
+});
+
+describe('pipeline bootstrap compliance', () => {
+  const reports = synthesizeWithNag((app) => {
+    new PipelineBootstrapStack(app, 'Pipeline', { githubRepository: 'octo-org/smart-home' });
+  });
+
+  test.each(['CloudFormation', 'AwsSolutions', 'Serverless'])('%s reports no finding', (pluginPrefix) => {
+    expect(findingsOf(reports, pluginPrefix)).toEqual([]);
   });
 });
