@@ -235,4 +235,31 @@ describe('virtual-esp32', () => {
     expect(energy.body.energyKwh).toBeGreaterThanOrEqual(0);
     await deviceLog.waitFor(/telemetry: published seq=\d+ readings=5 missing=1/);
   });
+
+  test('reports over-current between SIGUSR1 and SIGUSR2', async () => {
+    const topic = `iot/telemetry/${THING}`;
+    await deviceLog.waitFor(/telemetry: published seq=\d+/);
+    // Telemetry published after a device log line has a seq above every seq logged before it.
+    const lastSeqLoggedBefore = (line: string): number => {
+      const earlier = deviceLog.lines.slice(0, deviceLog.lines.indexOf(line));
+      const seqs = earlier.map((text) => /telemetry: published seq=(\d+)/.exec(text)).filter((match) => match !== null).map((match) => Number(match[1]));
+      return Math.max(-1, ...seqs);
+    };
+
+    device!.kill('SIGUSR1');
+    const injected = await deviceLog.waitFor(/^W \(\d+\) sensor: over-current fault injected current=16\.0A$/);
+    const seqBeforeFault = lastSeqLoggedBefore(injected);
+    const faulted = await waitForMessage(topic, (body) => body.seq > seqBeforeFault);
+    expect(validators.telemetry(faulted.body)).toBe(true);
+    expect(faulted.body.readings.current).toBe(16);
+    expect(faulted.body.readings.power).toBe(3680);
+    expect(faulted.body.readings.voltage).toBe(230);
+
+    device!.kill('SIGUSR2');
+    const cleared = await deviceLog.waitFor(/^I \(\d+\) sensor: fault cleared$/);
+    const seqBeforeClear = lastSeqLoggedBefore(cleared);
+    const normal = await waitForMessage(topic, (body) => body.seq > seqBeforeClear);
+    expect(normal.body.readings.current).toBeLessThan(10);
+    expect(normal.body.readings.power).toBeCloseTo(normal.body.readings.voltage * normal.body.readings.current, 0);
+  });
 });

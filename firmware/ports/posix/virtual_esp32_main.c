@@ -48,6 +48,8 @@ typedef struct {
 } options_t;
 
 static volatile sig_atomic_t stop_requested = 0;
+/* Set by SIGUSR1 and cleared by SIGUSR2. The main loop applies it to the simulated hardware. */
+static volatile sig_atomic_t over_current_requested = 0;
 static char **saved_argv;
 static sh_posix_mqtt_t mqtt;
 
@@ -55,6 +57,11 @@ static void on_signal(int signal_number)
 {
     (void)signal_number;
     stop_requested = 1;
+}
+
+static void on_fault_signal(int signal_number)
+{
+    over_current_requested = signal_number == SIGUSR1;
 }
 
 static void print_usage(FILE *stream)
@@ -92,7 +99,8 @@ static void print_usage(FILE *stream)
           "  --help                    print this help and exit\n"
           "\n"
           "Sensors: temperature (degC), power (W), voltage (V), current (A), energy (kWh, cumulative).\n"
-          "SIGTERM or SIGINT disconnects and exits with status 0.\n",
+          "SIGTERM or SIGINT disconnects and exits with status 0.\n"
+          "SIGUSR1 injects an over-current fault: current reads 16.0 A and power 3680 W until SIGUSR2.\n",
           stream);
 }
 
@@ -270,9 +278,15 @@ static const sh_sensor_descriptor_t SENSORS[] = {
 #define SENSOR_COUNT (sizeof(SENSORS) / sizeof(SENSORS[0]))
 #define WATTS_PER_RELAY 60.0
 #define MAINS_VOLTS 230.0
+/* A fault current on the 10 A relay circuits, such as a stalled motor, and the full scale of the
+ * current sensor. */
+#define OVER_CURRENT_AMPS 16.0
+
+static const char *SENSOR_TAG = "sensor";
 
 typedef struct {
     const options_t *options;
+    bool over_current;
     bool relay_on[SH_MAX_RELAYS];
     double energy_kwh;
     double last_power_w;
@@ -296,7 +310,25 @@ static void update_energy(hardware_t *hardware)
     for (long i = 0; i < hardware->options->relay_count; i++) {
         power += hardware->relay_on[i] ? WATTS_PER_RELAY : 0.0;
     }
-    hardware->last_power_w = power;
+    hardware->last_power_w = hardware->over_current ? MAINS_VOLTS * OVER_CURRENT_AMPS : power;
+}
+
+/* Applies a fault that SIGUSR1 or SIGUSR2 requested since the last call. The fault draws its
+ * current whether or not a relay is on, and the energy meter counts it. */
+static void apply_fault_request(hardware_t *hardware)
+{
+    bool requested = over_current_requested != 0;
+    if (requested == hardware->over_current) {
+        return;
+    }
+    update_energy(hardware);
+    hardware->over_current = requested;
+    update_energy(hardware);
+    if (requested) {
+        SH_LOGW(SENSOR_TAG, "over-current fault injected current=%.1fA", OVER_CURRENT_AMPS);
+    } else {
+        SH_LOGI(SENSOR_TAG, "fault cleared");
+    }
 }
 
 static sh_status_t relay_set(void *ctx, size_t index, bool on)
@@ -479,6 +511,11 @@ int main(int argc, char **argv)
     action.sa_handler = on_signal;
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGINT, &action, NULL);
+    /* SA_RESTART keeps a fault signal from failing socket reads and writes with EINTR. */
+    action.sa_handler = on_fault_signal;
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &action, NULL);
+    sigaction(SIGUSR2, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (options.claim_token != NULL && sh_device_set_claim_token(&device, options.claim_token) != SH_OK) {
@@ -492,6 +529,7 @@ int main(int argc, char **argv)
     }
     while (!stop_requested) {
         sh_posix_mqtt_poll(&mqtt, 50);
+        apply_fault_request(&hardware);
         sh_device_tick(&device);
     }
 
