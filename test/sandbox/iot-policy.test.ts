@@ -127,6 +127,12 @@ describe('evaluate', () => {
     expect(decision).toEqual({ allowed: false, reason: 'iot:Subscribe on topicfilter/iot/telemetry/dev-a denied: no statement allows it' });
   });
 
+  test('action names ignore case', () => {
+    const policy = IotPolicy.parse('UpperCase', { Statement: { Effect: 'Allow', Action: 'IOT:PUBLISH', Resource: `${local}:topic/a` } });
+    expect(evaluate([policy], { action: 'iot:Publish', resource: 'a' }, deviceA).allowed).toBe(true);
+    expect(evaluate([policy], { action: 'iot:Receive', resource: 'a' }, deviceA).allowed).toBe(false);
+  });
+
   test('question mark matches one character', () => {
     const policy = IotPolicy.parse('Single', { Statement: { Effect: 'Allow', Action: 'iot:Publish', Resource: `${local}:topic/room/?` } });
     expect(evaluate([policy], { action: 'iot:Publish', resource: 'room/1' }, deviceA).allowed).toBe(true);

@@ -163,7 +163,7 @@ function stringList(value: unknown, fail: (problem: string) => never, element: s
 
 function parseActions(value: unknown, fail: (problem: string) => never): RegExp[] {
   return stringList(value, fail, 'Action').map((action) => {
-    if (action !== '*' && !/^iot:[A-Za-z*?]+$/.test(action)) {
+    if (action !== '*' && !/^iot:[A-Za-z*?]+$/i.test(action)) {
       fail(`has the action '${action}'; IoT policies take '*' or actions of the form 'iot:Name' such as iot:Publish`);
     }
     return wildcardRegExp(action, 'i');
