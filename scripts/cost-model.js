@@ -444,7 +444,7 @@ function buildCostModel(analysis, options) {
   add(perDevice, 'commands', 'AppSync real-time updates: command outcome', commands * ESTIMATES.subscribersPerDevice, 'appSyncRealTimeUpdate', `${ESTIMATES.subscribersPerDevice} subscriber per device`);
   add(perDevice, 'commands', `Step Functions ${analysis.relayCommand.type} transitions`, commands * analysis.relayCommand.transitions, 'sfnStateTransition',
     `${analysis.relayCommand.transitions} states on the success path`);
-  add(perDevice, 'commands', 'MQTT messages: command, PUBACK, acknowledgement', commands * 3, 'iotMessage', 'Publish by the service, PUBACK from the device, relay status');
+  add(perDevice, 'commands', 'IoT messages: command, PUBACK, acknowledgement', commands * 4, 'iotMessage', 'HTTP Publish, its delivery, PUBACK from the device, relay status');
   add(perDevice, 'commands', 'rules triggered: RelayStatus', commands, 'iotRuleTriggered', 'one per acknowledgement');
   add(perDevice, 'commands', 'rule actions (SQS)', commands * rules.relayStatus.actionCount, 'iotRuleAction', 'actions per rule, from the template');
   add(perDevice, 'commands', 'SQS requests: device events queue', commands * (1 + 2 / (rules.relayStatus.batchSize * fill)), 'sqsRequest', 'send, receive and delete batch');
