@@ -15,6 +15,7 @@ interface CompiledValidator {
 }
 
 const VALIDATORS: Record<ContractSchemaName, CompiledValidator> = {
+  'automation-rule-triggered': compiled.automationRuleTriggered,
   'capabilities': compiled.capabilities,
   'energy-status': compiled.energyStatus,
   'ota-job': compiled.otaJob,

@@ -28,6 +28,11 @@ export class PlatformEventType {
   public static readonly DEVICE_CONNECTED = 'Device Connected';
   public static readonly DEVICE_DISCONNECTED = 'Device Disconnected';
   public static readonly TELEMETRY_ANOMALY_DETECTED = 'Telemetry Anomaly Detected';
+  /**
+   * A telemetry reading crossed the threshold of a READING automation rule inside its schedule
+   * window. The detail follows contract/schemas/automation-rule-triggered.schema.json.
+   */
+  public static readonly AUTOMATION_RULE_TRIGGERED = 'Automation Rule Triggered';
   public static readonly FIRMWARE_ROLLOUT_REQUESTED = 'Firmware Rollout Requested';
   public static readonly FIRMWARE_ROLLOUT_COMPLETED = 'Firmware Rollout Completed';
 
