@@ -25,7 +25,10 @@ export interface AnomalyResponseWorkflowProps {
   /** Registry with the devices and links tables, which show who owns a device. */
   readonly registry: DeviceRegistry;
 
-  /** Bus with the Telemetry Anomaly Detected events, which also receives Relay Command Requested. */
+  /**
+   * Bus with the Telemetry Anomaly Detected and Automation Rule Triggered events, which also
+   * receives Relay Command Requested.
+   */
   readonly eventBus: events.IEventBus;
 
   /** The automation rules that the workflow fires. */
@@ -77,7 +80,9 @@ export interface AnomalyResponseWorkflowProps {
 
 /**
  * Responds to Telemetry Anomaly Detected events: it records an alert, notifies the device's
- * owner and fires the owner's automation rules for the device. Each event starts one execution:
+ * owner and fires the owner's automation rules for the device. It also fires READING rules on
+ * the Automation Rule Triggered events of a TelemetryPipeline that evaluates the same rules.
+ * Each event starts one execution. An anomaly goes through these steps:
  *
  * 1. "Classify severity": OVER_CURRENT is always HIGH; other kinds start at the detector's
  *    severity and rise one level for every two earlier alerts of the same kind on the same
@@ -98,6 +103,12 @@ export interface AnomalyResponseWorkflowProps {
  *    with source `automation`, and "Record rule action" adds `{ ruleId, commandId }` to the
  *    alert's `actions`. A rule that does not pass a check is recorded in the alert's `skips`
  *    with the reason.
+ *
+ * An Automation Rule Triggered event, whose detail has a `reading`, takes another path.
+ * "Record rule trigger" keeps the trigger in the alerts table as an item of kind
+ * `READING_THRESHOLD`, and its rule goes through the steps of point 5, which check the reading
+ * against the rule as it is now. "Notify rule owner" then sends an onDeviceUpdate update of kind
+ * `alert` when the rule requested a relay command. Triggers do not go to the alert topic.
  *
  * It is an Express workflow, because anomalies are short bursts that need a response within
  * seconds. Express workflows run at least once, so every step is idempotent per step, event
@@ -128,6 +139,8 @@ export class AnomalyResponseWorkflow extends Construct {
   public readonly alertsTable: dynamodb.Table;
   /** Rule that starts an execution for each Telemetry Anomaly Detected event. */
   public readonly anomalyRule: events.Rule;
+  /** Rule that starts an execution for each Automation Rule Triggered event. */
+  public readonly ruleTriggerRule: events.Rule;
   /** Receives the events that the rule could not deliver to the state machine. */
   public readonly deadLetterQueue: sqs.IQueue;
 
@@ -206,6 +219,17 @@ export class AnomalyResponseWorkflow extends Construct {
         maxEventAge: Duration.hours(1),
       })],
     });
+    this.ruleTriggerRule = new events.Rule(this, 'RuleTriggers', {
+      eventBus: props.eventBus,
+      description: 'Automation Rule Triggered events start an anomaly response workflow that fires the rule',
+      eventPattern: { source: [PlatformEventSource.WORKFLOW], detailType: [PlatformEventType.AUTOMATION_RULE_TRIGGERED] },
+      targets: [new targets.SfnStateMachine(this.stateMachine, {
+        input: events.RuleTargetInput.fromEventPath('$.detail'),
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(1),
+      })],
+    });
   }
 
   /** Builds the state machine's states; the class documentation describes the steps. */
@@ -246,26 +270,43 @@ export class AnomalyResponseWorkflow extends Construct {
       resultPath: '$.failureRecord',
     });
 
+    const recordTrigger = invokeStep(this, 'Record rule trigger', steps, { action: 'recordTrigger', event: sfn.JsonPath.entirePayload }, {
+      resultSelector: { 'alertId.$': '$.Payload.alertId', 'rules.$': '$.Payload.rules', 'count.$': '$.Payload.count' },
+      resultPath: '$.matched',
+    });
+    const notifyTrigger = invokeStep(this, 'Notify rule owner', steps, {
+      action: 'notifyTrigger',
+      thingName: sfn.JsonPath.stringAt('$.thingName'),
+      dedupKey: sfn.JsonPath.stringAt('$.dedupKey'),
+      ownerId: sfn.JsonPath.stringAt('$.ownerId'),
+      alertId: sfn.JsonPath.stringAt('$.matched.alertId'),
+    }, { resultSelector: { 'fired.$': '$.Payload.fired', 'notified.$': '$.Payload.notified' }, resultPath: '$.notification' });
+
+    // Both paths fire their rules here: each item names the rule, the record that receives its
+    // outcome, and the anomaly or reading that the rule steps check the rule against.
     const fireRules = new sfn.Map(this, 'Fire matching rules', {
       itemsPath: '$.matched.rules',
       itemSelector: {
         thingName: sfn.JsonPath.stringAt('$.thingName'),
         dedupKey: sfn.JsonPath.stringAt('$.dedupKey'),
-        anomaly: sfn.JsonPath.objectAt('$.anomaly'),
-        alertId: sfn.JsonPath.stringAt('$.classification.alertId'),
-        ruleId: sfn.JsonPath.stringAt('$$.Map.Item.Value.ruleId'),
-        rule: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+        alertId: sfn.JsonPath.stringAt('$$.Map.Item.Value.alertId'),
+        observation: sfn.JsonPath.objectAt('$$.Map.Item.Value.observation'),
+        ruleId: sfn.JsonPath.stringAt('$$.Map.Item.Value.rule.ruleId'),
+        rule: sfn.JsonPath.objectAt('$$.Map.Item.Value.rule'),
       },
       maxConcurrency: 5,
       resultSelector: { 'rules.$': '$[*].ruleId' },
       resultPath: '$.fired',
     });
     fireRules.itemProcessor(this.buildRuleSteps(steps));
+    fireRules.next(new sfn.Choice(this, 'Triggered by a reading?')
+      .when(sfn.Condition.isPresent('$.reading'), notifyTrigger.next(new sfn.Succeed(this, 'Rule trigger handled')))
+      .otherwise(new sfn.Succeed(this, 'Rules handled')));
 
     // Notification: the owner through the API, then the alert topic. Its failure is recorded and the rules still run.
     const ownerChoice = new sfn.Choice(this, 'Device has an owner?')
       .when(sfn.Condition.isString('$.classification.ownerId'), findRules.next(new sfn.Choice(this, 'Any matching rule?')
-        .when(sfn.Condition.numberGreaterThan('$.matched.count', 0), fireRules.next(new sfn.Succeed(this, 'Rules handled')))
+        .when(sfn.Condition.numberGreaterThan('$.matched.count', 0), fireRules)
         .otherwise(new sfn.Succeed(this, 'No matching rule'))))
       .otherwise(new sfn.Succeed(this, 'Device has no owner'));
     const notificationTasks: sfn.TaskStateBase[] = [notify];
@@ -297,11 +338,11 @@ export class AnomalyResponseWorkflow extends Construct {
     recordNotificationFailure.next(ownerChoice);
 
     // Every other failure is recorded on the alert and fails the execution.
-    const lambdaTasks = [classify, recordAlert, notify, findRules, recordNotificationFailure, recordFailure];
+    const lambdaTasks = [classify, recordAlert, notify, findRules, recordTrigger, notifyTrigger, recordNotificationFailure, recordFailure];
     for (const task of lambdaTasks) {
       retryInProgress(task);
     }
-    for (const state of [classify, recordAlert, findRules, fireRules]) {
+    for (const state of [classify, recordAlert, findRules, recordTrigger, fireRules, notifyTrigger]) {
       state.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.failure' });
     }
     recordFailure.addCatch(new sfn.Fail(this, 'Failure not recorded', { error: 'AnomalyResponseFailureNotRecorded', causePath: '$.failure.Cause' }), {
@@ -310,7 +351,12 @@ export class AnomalyResponseWorkflow extends Construct {
     });
     recordFailure.next(new sfn.Fail(this, 'Anomaly response failed', { errorPath: '$.failure.Error', causePath: '$.failure.Cause' }));
 
-    return classify.next(recordAlert).next(notify);
+    // Automation Rule Triggered details have a reading, anomaly details never do.
+    recordTrigger.next(fireRules);
+    classify.next(recordAlert).next(notify);
+    return new sfn.Choice(this, 'Event has a reading?')
+      .when(sfn.Condition.isPresent('$.reading'), recordTrigger)
+      .otherwise(classify);
   }
 
   /** Builds the states that handle one matching rule, inside the Map state. */
@@ -319,7 +365,7 @@ export class AnomalyResponseWorkflow extends Construct {
       thingName: sfn.JsonPath.stringAt('$.thingName'),
       dedupKey: sfn.JsonPath.stringAt('$.dedupKey'),
       alertId: sfn.JsonPath.stringAt('$.alertId'),
-      anomaly: sfn.JsonPath.objectAt('$.anomaly'),
+      observation: sfn.JsonPath.objectAt('$.observation'),
       ruleId: sfn.JsonPath.stringAt('$.ruleId'),
     };
     const check = { 'passed.$': '$.Payload.passed', 'skip.$': '$.Payload.skip', 'rule.$': '$.Payload.rule' };

@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { Anomaly, ANOMALY_KINDS, AnomalySeverity } from '../domain/anomaly-detector';
 import {
   AutomationRule,
+  AutomationRuleTriggeredDetail,
   automationCommandId,
   classifySeverity,
   ESCALATION_WINDOW_MS,
@@ -13,6 +14,7 @@ import {
   referencedDevices,
   RuleObservation,
 } from '../domain/automation-rules';
+import { validateContract } from '../domain/contract-validation';
 import { PlatformEventSource, PlatformEventType } from '../events/event-contracts';
 import { DeviceUpdatePublisher } from '../workflows/private/device-updates';
 import { InvalidRequestError, TransientDependencyError, translateSdkError } from '../workflows/private/errors';
@@ -34,6 +36,8 @@ const config = {
   alertRetentionSeconds: Number(process.env.ALERT_RETENTION_SECONDS ?? String(90 * 24 * 3600)),
 };
 
+/** Alert kind of the record of a READING rule's trigger; anomaly kinds never take this value. */
+const READING_TRIGGER_KIND = 'READING_THRESHOLD';
 /** Maximum length of an SNS message subject. */
 const MAX_SUBJECT_LENGTH = 100;
 /** Maximum length of an error cause kept on an alert. */
@@ -70,6 +74,17 @@ interface RuleSnapshot {
   readonly updatedAt?: number;
 }
 
+/** What fired a rule, as the rule steps receive it: an anomaly or a reading, and its device time in epoch ms. */
+type TriggerObservation = RuleObservation & { readonly at: number };
+
+/** One rule for the Map state to fire, as the find and trigger steps return it. */
+interface RuleToFire {
+  readonly rule: RuleSnapshot;
+  /** The alert or trigger record that receives the rule's action, skip or failure. */
+  readonly alertId: string;
+  readonly observation: TriggerObservation;
+}
+
 /** Reason that a matching rule did not fire. */
 type SkipReason = 'OUTSIDE_SCHEDULE' | 'NOT_AUTHORIZED' | 'COOLDOWN' | 'RULE_DELETED' | 'RULE_DISABLED' | 'RULE_CHANGED';
 
@@ -93,7 +108,7 @@ interface RuleStepBase {
   readonly thingName: string;
   readonly dedupKey: string;
   readonly alertId: string;
-  readonly anomaly: Anomaly;
+  readonly observation: TriggerObservation;
   readonly ruleId: string;
 }
 
@@ -102,6 +117,8 @@ type Step = { readonly execution: string } & (
   | { readonly action: 'recordAlert'; readonly thingName: string; readonly dedupKey: string; readonly anomaly: Anomaly; readonly classification: Classification }
   | { readonly action: 'notify'; readonly thingName: string; readonly dedupKey: string; readonly anomaly: Anomaly; readonly classification: Classification }
   | { readonly action: 'findRules'; readonly thingName: string; readonly dedupKey: string; readonly anomaly: Anomaly; readonly classification: Classification }
+  | { readonly action: 'recordTrigger'; readonly event: unknown }
+  | { readonly action: 'notifyTrigger'; readonly thingName: string; readonly dedupKey: string; readonly ownerId: string; readonly alertId: string }
   | (RuleStepBase & { readonly action: 'checkOwnership'; readonly rule: RuleSnapshot })
   | (RuleStepBase & { readonly action: 'claimCooldown'; readonly rule: RuleSnapshot })
   | (RuleStepBase & { readonly action: 'requestCommand'; readonly rule: RuleSnapshot })
@@ -109,7 +126,11 @@ type Step = { readonly execution: string } & (
   | (RuleStepBase & { readonly action: 'recordSkip'; readonly skip: Skip })
   | { readonly action: 'recordFailure'; readonly failedStep?: string; readonly input: any });
 
-/** An alert in the alerts table, keyed by `thingName` and `alertId`. */
+/**
+ * An alert in the alerts table, keyed by `thingName` and `alertId`. A READING rule's trigger is
+ * kept as an item of kind {@link READING_TRIGGER_KIND} with the same `actions`, `skips`,
+ * `failures` and `ttl`, see {@link recordTrigger}.
+ */
 interface AlertItem {
   readonly thingName: string;
   readonly alertId: string;
@@ -166,6 +187,10 @@ const runStep = idempotentHandler(tables.idempotency, '[action, dedupKey, event.
       return notify(step.thingName, step.anomaly, step.classification);
     case 'findRules':
       return findRules(step.thingName, step.anomaly, step.classification);
+    case 'recordTrigger':
+      return recordTrigger(parseTriggerEvent(step.event));
+    case 'notifyTrigger':
+      return notifyTrigger(step.thingName, step.ownerId, step.alertId);
     case 'checkOwnership':
       return checkOwnership(step, step.rule);
     case 'claimCooldown':
@@ -187,13 +212,15 @@ const runFailureStep = idempotentHandler(tables.idempotency, '[action, execution
 /**
  * Steps of the anomaly response workflow: classify the anomaly's severity, record the alert,
  * notify the owner, find the rules that match, and for each rule check ownership and cooldown,
- * request the relay command and record it. Failed steps are recorded on the alert.
+ * request the relay command and record it. A READING rule's trigger is recorded, its rule goes
+ * through the same rule steps, and the owner is notified when it fired. Failed steps are
+ * recorded on the alert or trigger record.
  */
 export const handler = async (event: Step, context: Context): Promise<unknown> => {
   let input: any = event;
   if (event?.action === 'recordFailure') {
     input = event.input;
-  } else if (event?.action === 'classify') {
+  } else if (event?.action === 'classify' || event?.action === 'recordTrigger') {
     input = event.event;
   }
   logger.appendKeys({ action: event?.action, thingName: input?.thingName, dedupKey: input?.dedupKey, ruleId: input?.ruleId });
@@ -324,8 +351,8 @@ async function notify(thingName: string, anomaly: Anomaly, classification: Class
 // Rule steps
 // ---------------------------------------------------------------------------------------------
 
-function observationOf(thingName: string, anomaly: Anomaly): RuleObservation {
-  return { source: 'ANOMALY', deviceId: thingName, anomalyKind: anomaly.kind, sensorId: anomaly.sensorId };
+function observationOf(thingName: string, anomaly: Anomaly): TriggerObservation {
+  return { source: 'ANOMALY', deviceId: thingName, anomalyKind: anomaly.kind, sensorId: anomaly.sensorId, at: anomaly.timestamp };
 }
 
 /**
@@ -362,17 +389,19 @@ async function findRules(thingName: string, anomaly: Anomaly, classification: Cl
     await recordSkip(thingName, classification.alertId, rule.ruleId, { reason: 'OUTSIDE_SCHEDULE' });
   }
   logger.info('Rules found', { candidates: candidates.length, matching: matching.length, outsideSchedule: outsideSchedule.length });
-  return {
-    rules: inWindow.map((rule) => ({ ruleId: rule.ruleId, ownerId: rule.ownerId })),
-    count: inWindow.length,
-    outsideSchedule: outsideSchedule.length,
-  };
+  const rules: RuleToFire[] = inWindow.map((rule) => ({
+    rule: { ruleId: rule.ruleId, ownerId: rule.ownerId },
+    alertId: classification.alertId,
+    observation,
+  }));
+  return { rules, count: rules.length, outsideSchedule: outsideSchedule.length };
 }
 
 /**
- * Reads the rule again and checks that it still exists, is enabled, matches the anomaly and
- * that every device it names is still linked to and owned by the rule's owner. The anomaly's
- * device may have changed hands since the rule was saved, and so may the action's device.
+ * Reads the rule again and checks that it still exists, is enabled, matches the anomaly or
+ * reading inside its schedule window, and that every device it names is still linked to and
+ * owned by the rule's owner. The condition's device may have changed hands since the rule was
+ * saved, and so may the action's device.
  */
 async function checkOwnership(step: RuleStepBase, found: RuleSnapshot): Promise<CheckResult> {
   const item = (await db.send(new GetCommand({
@@ -391,7 +420,7 @@ async function checkOwnership(step: RuleStepBase, found: RuleSnapshot): Promise<
   if (!item.enabled) {
     return skipped({ reason: 'RULE_DISABLED' });
   }
-  if (!matchesCondition(item.condition, observationOf(step.thingName, step.anomaly)) || !isWithinSchedule(item.schedule, step.anomaly.timestamp)) {
+  if (!matchesCondition(item.condition, step.observation) || !isWithinSchedule(item.schedule, step.observation.at)) {
     return skipped({ reason: 'RULE_CHANGED' });
   }
 
@@ -538,20 +567,102 @@ async function recordSkip(thingName: string, alertId: string, ruleId: string, sk
 }
 
 // ---------------------------------------------------------------------------------------------
+// Reading rule triggers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Records an Automation Rule Triggered event in the alerts table once, as an item of kind
+ * {@link READING_TRIGGER_KIND} keyed by the reading's time and the deduplication key, and
+ * returns its rule for the Map state to fire. The rule steps then read the rule again and check
+ * ownership and cooldown, as for an anomaly.
+ */
+async function recordTrigger(event: AutomationRuleTriggeredDetail) {
+  const { reading } = event;
+  const alertId = alertIdFor(reading.timestamp, event.dedupKey);
+  const device = await db.send(new GetCommand({ TableName: tables.devices, Key: { thingName: event.thingName }, ProjectionExpression: 'ownerId' }))
+    .catch((error) => { throw translateSdkError(error, 'GetItem devices'); });
+  const deviceOwnerId = (device.Item as DeviceItem | undefined)?.ownerId ?? null;
+
+  const recordedAt = Date.now();
+  let duplicate = false;
+  try {
+    // An update instead of a put, because a failure record may already have created the item.
+    await db.send(new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: { thingName: event.thingName, alertId },
+      UpdateExpression: 'SET ownerId = :owner, ruleOwnerId = :ruleOwner, ruleId = :ruleId, dedupKey = :dedupKey, #kind = :kind, '
+        + 'sensorId = :sensor, #value = :value, #condition = :condition, readingAt = :readingAt, recordedAt = :recordedAt, '
+        + 'actions = if_not_exists(actions, :emptyList), skips = if_not_exists(skips, :emptyMap), '
+        + 'failures = if_not_exists(failures, :emptyList), #ttl = if_not_exists(#ttl, :ttl)',
+      ConditionExpression: 'attribute_not_exists(recordedAt)',
+      ExpressionAttributeNames: { '#kind': 'kind', '#value': 'value', '#condition': 'condition', '#ttl': 'ttl' },
+      ExpressionAttributeValues: {
+        ':owner': deviceOwnerId,
+        ':ruleOwner': event.ownerId,
+        ':ruleId': event.ruleId,
+        ':dedupKey': event.dedupKey,
+        ':kind': READING_TRIGGER_KIND,
+        ':sensor': reading.sensorId,
+        ':value': reading.value,
+        ':condition': event.condition,
+        ':readingAt': reading.timestamp,
+        ':recordedAt': recordedAt,
+        ':emptyList': [],
+        ':emptyMap': {},
+        ':ttl': Math.floor(recordedAt / 1000) + config.alertRetentionSeconds,
+      },
+    }));
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') {
+      throw translateSdkError(error, 'UpdateItem alerts');
+    }
+    duplicate = true;
+  }
+  logger.info(duplicate ? 'Rule trigger already recorded' : 'Rule trigger recorded', { alertId, deviceOwnerId, sensorId: reading.sensorId, value: reading.value });
+
+  const observation: TriggerObservation = { source: 'READING', deviceId: event.thingName, sensorId: reading.sensorId, value: reading.value, at: reading.timestamp };
+  const rules: RuleToFire[] = [{ rule: { ruleId: event.ruleId, ownerId: event.ownerId }, alertId, observation }];
+  return { alertId, duplicate, rules, count: rules.length };
+}
+
+/**
+ * Pushes a device update of kind `alert` to the rule owner's onDeviceUpdate subscription when
+ * the trigger record shows that the rule requested a relay command, so the owner hears of the
+ * trigger once per firing and never of a rule that was skipped.
+ */
+async function notifyTrigger(thingName: string, ownerId: string, alertId: string) {
+  const item = (await db.send(new GetCommand({
+    TableName: config.alertsTable,
+    Key: { thingName, alertId },
+    ProjectionExpression: 'actions',
+    ConsistentRead: true,
+  })).catch((error) => { throw translateSdkError(error, 'GetItem alerts'); })).Item as Pick<AlertItem, 'actions'> | undefined;
+
+  const fired = (item?.actions ?? []).length > 0;
+  const notified = fired ? await updates.publish({ deviceId: thingName, ownerId, kind: 'alert', at: Date.now() }) : false;
+  logger.info('Rule owner notified', { fired, notified });
+  return { fired, notified };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Failures
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Appends a failed step to the alert, creating the alert's item when the failure came before
- * the alert was recorded. `input` is the state's input with the Catch result at `failure`.
+ * Appends a failed step to the alert or trigger record, creating the item when the failure came
+ * before it was recorded. `input` is the state's input with the Catch result at `failure`. The
+ * item is found by `alertId`, which the rule steps carry, or else by the anomaly's or reading's
+ * time and the deduplication key.
  */
 async function recordFailure(input: any, failedStep?: string) {
   const thingName = input?.thingName;
   const dedupKey = input?.dedupKey;
-  const anomalyAt = input?.anomaly?.timestamp;
-  if (typeof thingName !== 'string' || thingName.length === 0 || typeof dedupKey !== 'string' || dedupKey.length === 0 || !Number.isSafeInteger(anomalyAt)) {
-    throw new InvalidRequestError('Cannot record the failure: the input has no valid thingName, dedupKey and anomaly.timestamp to find the alert by.');
+  const eventAt = input?.anomaly?.timestamp ?? input?.reading?.timestamp;
+  if (typeof thingName !== 'string' || thingName.length === 0 || typeof dedupKey !== 'string' || dedupKey.length === 0
+    || (typeof input?.alertId !== 'string' && !Number.isSafeInteger(eventAt))) {
+    throw new InvalidRequestError('Cannot record the failure: the input has no valid thingName, dedupKey, and alertId or anomaly.timestamp or reading.timestamp to find the alert by.');
   }
+  const alertId: string = typeof input.alertId === 'string' ? input.alertId : alertIdFor(eventAt, dedupKey);
   const error = String(input.failure?.Error ?? 'Unknown');
   const cause = causeMessage(input.failure?.Cause);
   const ruleId = typeof input.ruleId === 'string' ? input.ruleId : undefined;
@@ -560,7 +671,7 @@ async function recordFailure(input: any, failedStep?: string) {
 
   await db.send(new UpdateCommand({
     TableName: config.alertsTable,
-    Key: { thingName, alertId: alertIdFor(anomalyAt, dedupKey) },
+    Key: { thingName, alertId },
     UpdateExpression: 'SET failures = list_append(if_not_exists(failures, :emptyList), :failure), dedupKey = :dedupKey, #ttl = if_not_exists(#ttl, :ttl)',
     ExpressionAttributeNames: { '#ttl': 'ttl' },
     ExpressionAttributeValues: { ':failure': [failure], ':emptyList': [], ':dedupKey': dedupKey, ':ttl': Math.floor(now / 1000) + config.alertRetentionSeconds },
@@ -607,6 +718,16 @@ function parseAnomalyEvent(input: any): AnomalyEvent {
   if (typeof anomaly.value !== 'number' || !Number.isFinite(anomaly.value)) fail('anomaly.value', anomaly.value, 'a finite number');
   if (!Number.isSafeInteger(anomaly.timestamp) || anomaly.timestamp < 0) fail('anomaly.timestamp', anomaly.timestamp, 'epoch milliseconds');
   return input as AnomalyEvent;
+}
+
+/** Checks an Automation Rule Triggered detail against its contract schema; throws InvalidRequestError listing the problems. */
+function parseTriggerEvent(input: unknown): AutomationRuleTriggeredDetail {
+  const verdict = validateContract('automation-rule-triggered', input);
+  if (!verdict.valid) {
+    throw new InvalidRequestError(`Invalid Automation Rule Triggered detail: ${verdict.errors.join('; ')}. `
+      + 'The detail must follow contract/schemas/automation-rule-triggered.schema.json.');
+  }
+  return input as AutomationRuleTriggeredDetail;
 }
 
 function requiredEnv(name: string, description: string): string {

@@ -28,6 +28,13 @@ export const REPEATS_PER_ESCALATION = 2;
 /** Time before an anomaly in which earlier alerts count as repeats, in milliseconds. */
 export const ESCALATION_WINDOW_MS = 60 * 60 * 1000;
 
+/**
+ * Maximum age of a reading that may fire a READING rule, at processing time, in milliseconds.
+ * A device that reconnects sends its buffered readings late, and a rule switches relays for the
+ * home as it is now, so older readings are stored but fire no rule.
+ */
+export const MAX_TRIGGER_READING_AGE_MS = 10 * 60 * 1000;
+
 /** Pattern of an AWS IoT thing name, the id of a device. */
 const THING_NAME_PATTERN = new RegExp(`^[A-Za-z0-9:_-]{1,${MAX_THING_NAME_LENGTH}}$`);
 
@@ -108,6 +115,28 @@ export interface AutomationRule extends RuleDefinition {
 export type RuleObservation =
   | { readonly source: 'ANOMALY'; readonly deviceId: string; readonly anomalyKind: AnomalyKind; readonly sensorId: string }
   | { readonly source: 'READING'; readonly deviceId: string; readonly sensorId: string; readonly value: number | null };
+
+/**
+ * Detail of an Automation Rule Triggered event (contract/schemas/automation-rule-triggered.schema.json):
+ * a telemetry reading crossed the threshold of a READING rule inside its schedule window.
+ */
+export interface AutomationRuleTriggeredDetail {
+  /** The device that sent the reading, the rule's condition device. */
+  readonly thingName: string;
+  /** Owner of the rule. */
+  readonly ownerId: string;
+  readonly ruleId: string;
+  readonly reading: {
+    readonly sensorId: string;
+    readonly value: number;
+    /** Device time of the reading, epoch ms. */
+    readonly timestamp: number;
+  };
+  /** The rule's comparison when the reading fired it; the workflow reads the rule again. */
+  readonly condition: { readonly operator: ComparisonOperator; readonly threshold: number };
+  /** Same for every delivery of the same reading and rule. */
+  readonly dedupKey: string;
+}
 
 /** Thrown for a rule definition that is invalid; `field` is the path of the invalid field, such as `condition.threshold`. */
 export class AutomationRuleInvalidError extends Error {
@@ -323,6 +352,36 @@ export function isWithinSchedule(schedule: RuleSchedule | undefined, epochMs: nu
 /** Returns whether a rule that last fired at `lastFiredAt` is still in its cooldown at `now`; both in epoch ms. */
 export function isCoolingDown(lastFiredAt: number | undefined, cooldownSeconds: number, now: number): boolean {
   return lastFiredAt !== undefined && now < lastFiredAt + cooldownSeconds * 1000;
+}
+
+/**
+ * Returns the rules that a telemetry reading fires at processing time `now`: enabled READING
+ * rules whose condition matches the reading, whose schedule window contains the reading's
+ * device time, and that are not in their cooldown. A reading older than
+ * {@link MAX_TRIGGER_READING_AGE_MS} fires no rule.
+ */
+export function rulesFiredByReading(
+  rules: readonly AutomationRule[],
+  reading: { readonly deviceId: string; readonly sensorId: string; readonly value: number | null; readonly timestamp: number },
+  now: number,
+): AutomationRule[] {
+  if (reading.timestamp < now - MAX_TRIGGER_READING_AGE_MS) {
+    return [];
+  }
+  const observation: RuleObservation = { source: 'READING', deviceId: reading.deviceId, sensorId: reading.sensorId, value: reading.value };
+  return rules.filter((rule) => rule.enabled
+    && matchesCondition(rule.condition, observation)
+    && isWithinSchedule(rule.schedule, reading.timestamp)
+    && !isCoolingDown(rule.lastFiredAt, rule.cooldownSeconds, now));
+}
+
+/**
+ * Returns the deduplication key of an Automation Rule Triggered event. It depends only on the
+ * device, rule, sensor and reading time, so every delivery of the same telemetry message yields
+ * the same key and the workflow fires the rule once for it.
+ */
+export function readingTriggerDedupKey(thingName: string, ruleId: string, sensorId: string, timestamp: number): string {
+  return createHash('sha256').update(`${thingName}|READING|${ruleId}|${sensorId}|${timestamp}`).digest('hex');
 }
 
 /** Returns the devices that a rule reads or switches, without repeats. */

@@ -13,6 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TelemetryProcessorFunction } from './telemetry-processor-function';
+import { AutomationRules } from '../automation/automation-rules';
 import { PlatformEventSource, PlatformEventType } from '../events/event-contracts';
 import { acknowledgeKmsGrantWildcards, acknowledgeRules } from '../private/acknowledge';
 import { createHandler } from '../private/handler';
@@ -70,7 +71,8 @@ export interface TelemetryPipelineProps {
  * device's latest readings and energy totals, keeps recent readings in a table with a TTL, runs
  * a per-device anomaly detector that emits Telemetry Anomaly Detected events, and archives
  * every message through Firehose to S3, partitioned by date, with a Glue table for Athena.
- * No Step Functions execution runs per message.
+ * After `evaluateAutomationRules`, it also compares telemetry readings with the owners' READING
+ * rules and emits Automation Rule Triggered events. No Step Functions execution runs per message.
  *
  * @example
  * new TelemetryPipeline(this, 'Telemetry', {
@@ -93,6 +95,9 @@ export class TelemetryPipeline extends Construct {
   /** Glue database and table that make the archive queryable with Athena. */
   public readonly glueDatabaseName: string;
   public readonly glueTableName: string;
+
+  private readonly processor: lambda.Function;
+  private rulesEvaluated = false;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineProps) {
     super(scope, id);
@@ -197,6 +202,7 @@ export class TelemetryPipeline extends Construct {
       reason: 'SQS event sources support no on-failure destination; failed messages move to the queue\'s dead-letter queue through its redrive policy.',
     }]);
     this.processorFunction = processor;
+    this.processor = processor;
 
     // Glue catalog for Athena, with partition projection so no crawler is needed.
     this.glueDatabaseName = `${stack.stackName}_telemetry`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
@@ -243,6 +249,29 @@ export class TelemetryPipeline extends Construct {
       },
     });
     table.node.addDependency(database);
+  }
+
+  /**
+   * Makes the processor compare every telemetry reading with the enabled READING rules of the
+   * device's owner, and put an Automation Rule Triggered event on the bus for each rule whose
+   * threshold the reading crosses inside the rule's schedule window and outside its cooldown.
+   * An AnomalyResponseWorkflow with the same rules fires them. The processor may query the
+   * rules table's byDevice index and nothing else of the table.
+   */
+  public evaluateAutomationRules(rules: AutomationRules): void {
+    if (this.rulesEvaluated) {
+      throw new Error(`TelemetryPipeline '${this.node.path}' already evaluates automation rules; call evaluateAutomationRules once.`);
+    }
+    this.rulesEvaluated = true;
+
+    const processor = this.processor;
+    processor.addEnvironment('AUTOMATION_RULES_TABLE', rules.rulesTable.tableName);
+    processor.addEnvironment('AUTOMATION_RULES_BY_DEVICE_INDEX', AutomationRules.RULES_BY_DEVICE_INDEX);
+    processor.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['dynamodb:Query'],
+      resources: [`${rules.rulesTable.tableArn}/index/${AutomationRules.RULES_BY_DEVICE_INDEX}`],
+    }));
+    rules.rulesTable.encryptionKey?.grantDecrypt(processor);
   }
 
   private createDeliveryStream(bucket: s3.IBucket, encryptionKey: kms.IKey, logRetention?: logs.RetentionDays): kinesisfirehose.CfnDeliveryStream {

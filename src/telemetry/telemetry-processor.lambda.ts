@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { ReadingRuleEvaluator, ReadingTrigger } from './private/reading-rules';
 import { ArchiveRecord, TelemetryStateItem } from './private/telemetry-state';
 import { Anomaly, createDetectorState, detect, DetectorState } from '../domain/anomaly-detector';
+import { AutomationRule } from '../domain/automation-rules';
 import { accumulateEnergy, countDropReasons, normalizeTelemetry } from '../domain/telemetry';
 import { PlatformEventSource, PlatformEventType } from '../events/event-contracts';
 import { translateSdkError } from '../workflows/private/errors';
@@ -25,7 +27,11 @@ const config = {
   eventBusName: process.env.EVENT_BUS_NAME!,
   readingRetentionSeconds: Number(process.env.READING_RETENTION_SECONDS ?? String(7 * 24 * 3600)),
   currentLimitA: process.env.CURRENT_LIMIT_A ? Number(process.env.CURRENT_LIMIT_A) : undefined,
+  /** Unset when the pipeline evaluates no automation rules. */
+  rulesTable: process.env.AUTOMATION_RULES_TABLE,
+  rulesByDeviceIndex: process.env.AUTOMATION_RULES_BY_DEVICE_INDEX,
 };
+const readingRules = config.rulesTable && config.rulesByDeviceIndex ? new ReadingRuleEvaluator(queryReadingRules) : undefined;
 const FIREHOSE_MAX_RECORDS = 500;
 const PUT_EVENTS_MAX_ENTRIES = 10;
 const DYNAMODB_BATCH_WRITE_MAX = 25;
@@ -48,15 +54,18 @@ class StateConflictError extends Error {
 /**
  * Processes telemetry and energy messages in batches from a queue fed by the platform bus: it
  * updates each device's latest readings and energy totals, keeps recent readings with a TTL,
- * runs the anomaly detector and emits Telemetry Anomaly Detected events, and archives every
- * message to S3 through Firehose. No workflow runs per message. A message that fails is
- * reported as a batch item failure and retried; after the queue's maximum receive count it moves
- * to the dead-letter queue.
+ * runs the anomaly detector and emits Telemetry Anomaly Detected events, evaluates telemetry
+ * readings against the owner's READING automation rules and emits Automation Rule Triggered
+ * events, and archives every message to S3 through Firehose. No workflow runs per message. A
+ * message that fails, or whose rule trigger EventBridge does not accept, is reported as a batch
+ * item failure and retried; after the queue's maximum receive count it moves to the dead-letter
+ * queue.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const failures: SQSBatchItemFailure[] = [];
   const archive: ArchiveRecord[] = [];
   const anomalies: { detail: Record<string, unknown> }[] = [];
+  const triggers: { messageId: string; trigger: ReadingTrigger }[] = [];
 
   for (const record of event.Records) {
     let detailType: string;
@@ -81,6 +90,7 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
         : await processTelemetry(detail);
       archive.push(result.archive);
       anomalies.push(...result.anomalies.map((anomaly) => ({ detail: anomalyDetail(detail, result.ownerId, anomaly) })));
+      triggers.push(...result.triggers.map((trigger) => ({ messageId: record.messageId, trigger })));
     } catch (error) {
       logger.warn('Message will be retried', { messageId: record.messageId, error: (error as Error).name, message: (error as Error).message });
       failures.push({ itemIdentifier: record.messageId });
@@ -90,8 +100,19 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   }
 
   await publishAnomalies(anomalies);
+  for (const messageId of await publishTriggers(triggers)) {
+    if (!failures.some((failure) => failure.itemIdentifier === messageId)) {
+      failures.push({ itemIdentifier: messageId });
+    }
+  }
   await archiveRecords(archive);
-  logger.info('Batch processed', { received: event.Records.length, failed: failures.length, archived: archive.length, anomalies: anomalies.length });
+  logger.info('Batch processed', {
+    received: event.Records.length,
+    failed: failures.length,
+    archived: archive.length,
+    anomalies: anomalies.length,
+    ruleTriggers: triggers.length,
+  });
   return { batchItemFailures: failures };
 }
 
@@ -164,9 +185,18 @@ async function processTelemetry(detail: DeviceMessageDetail) {
   await writeRecentReadings(detail.thingName, normalized.readings);
   await saveState(state, { detector, energy: state.energy, lastTelemetryAt: newest ? detail.message.timestamp : state.lastTelemetryAt });
 
+  // Rules fire on the device's newest message only, so a late message cannot switch a relay on
+  // stale readings. A redelivered newest message is evaluated again: its triggers carry the same
+  // deduplication keys, and the workflow fires a rule once per key.
+  const current = state.lastTelemetryAt === undefined || detail.message.timestamp >= state.lastTelemetryAt;
+  const triggers = readingRules && current
+    ? await readingRules.evaluate(detail.thingName, device?.ownerId, normalized.readings, now)
+    : [];
+
   return {
     ownerId: device?.ownerId,
     anomalies: found,
+    triggers,
     archive: { thingName: detail.thingName, kind: 'telemetry' as const, timestamp: detail.message.timestamp, receivedAt: detail.receivedAt, readings: detail.message.readings },
   };
 }
@@ -213,6 +243,7 @@ async function processEnergy(detail: DeviceMessageDetail) {
   return {
     ownerId: device?.ownerId,
     anomalies: found,
+    triggers: [] as ReadingTrigger[],
     archive: {
       thingName: detail.thingName,
       kind: 'energy' as const,
@@ -327,6 +358,64 @@ async function publishAnomalies(anomalies: { detail: Record<string, unknown> }[]
       logger.error('Anomaly events not accepted by EventBridge', { failed: result.FailedEntryCount });
     }
   }
+}
+
+/**
+ * Puts an Automation Rule Triggered event for each trigger on the bus. Returns the ids of the
+ * queue messages whose events EventBridge did not accept, so that those messages are retried;
+ * their triggers carry the same deduplication keys when the retry fires them again.
+ */
+async function publishTriggers(triggers: { messageId: string; trigger: ReadingTrigger }[]): Promise<string[]> {
+  const failed = new Set<string>();
+  for (let start = 0; start < triggers.length; start += PUT_EVENTS_MAX_ENTRIES) {
+    const chunk = triggers.slice(start, start + PUT_EVENTS_MAX_ENTRIES);
+    const entries = chunk.map((item) => ({
+      Source: PlatformEventSource.WORKFLOW,
+      DetailType: PlatformEventType.AUTOMATION_RULE_TRIGGERED,
+      EventBusName: config.eventBusName,
+      Detail: JSON.stringify(item.trigger.detail),
+    }));
+    let results: ({ ErrorCode?: string; ErrorMessage?: string } | undefined)[];
+    try {
+      const response = await eventBridge.send(new PutEventsCommand({ Entries: entries }));
+      results = chunk.map((_item, index) => response.Entries?.[index]);
+    } catch (error) {
+      logger.error('PutEvents failed for rule triggers; their messages will be retried', { error: (error as Error).name, message: (error as Error).message });
+      results = chunk.map(() => ({ ErrorCode: (error as Error).name }));
+    }
+    chunk.forEach((item, index) => {
+      const result = results[index];
+      if (result?.ErrorCode) {
+        logger.error('Rule trigger not accepted by EventBridge; the message will be retried', {
+          messageId: item.messageId,
+          ruleId: item.trigger.detail.ruleId,
+          errorCode: result.ErrorCode,
+          errorMessage: result.ErrorMessage,
+        });
+        readingRules?.release([item.trigger]);
+        failed.add(item.messageId);
+      }
+    });
+  }
+  return [...failed];
+}
+
+/** Queries the rules of one owner whose condition names the device, through the rules table's byDevice index. */
+async function queryReadingRules(thingName: string, ownerId: string): Promise<AutomationRule[]> {
+  const rules: AutomationRule[] = [];
+  let exclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(new QueryCommand({
+      TableName: config.rulesTable,
+      IndexName: config.rulesByDeviceIndex,
+      KeyConditionExpression: 'conditionDeviceId = :thing AND ownerId = :owner',
+      ExpressionAttributeValues: { ':thing': thingName, ':owner': ownerId },
+      ExclusiveStartKey: exclusiveStartKey,
+    })).catch((error) => { throw translateSdkError(error, 'Query automation rules by device'); });
+    rules.push(...(page.Items ?? []) as AutomationRule[]);
+    exclusiveStartKey = page.LastEvaluatedKey;
+  } while (exclusiveStartKey);
+  return rules;
 }
 
 async function archiveRecords(records: ArchiveRecord[]): Promise<void> {

@@ -523,7 +523,7 @@ describe('AnomalyResponseWorkflow execution', () => {
 
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('AnomalyResponseFailureNotRecorded');
-    expect(execution.statesEntered).toEqual(['Classify severity', 'Record failure', 'Failure not recorded']);
+    expect(execution.statesEntered).toEqual(['Event has a reading?', 'Classify severity', 'Record failure', 'Failure not recorded']);
   });
 
   test('records a failed step on the alert', async () => {
@@ -604,8 +604,9 @@ describe('AnomalyResponseWorkflow construct', () => {
   test('retries and catches every task state', () => {
     const taskStates = allStates(definition.States).filter(([, state]) => state.Type === 'Task');
     expect(taskStates.map(([name]) => name).sort()).toEqual([
-      'Check device ownership', 'Claim cooldown', 'Classify severity', 'Find matching rules', 'Notify owner', 'Publish alert to topic',
-      'Record alert', 'Record failure', 'Record notification failure', 'Record rule action', 'Record rule failure', 'Record rule skip', 'Request relay command',
+      'Check device ownership', 'Claim cooldown', 'Classify severity', 'Find matching rules', 'Notify owner', 'Notify rule owner', 'Publish alert to topic',
+      'Record alert', 'Record failure', 'Record notification failure', 'Record rule action', 'Record rule failure', 'Record rule skip', 'Record rule trigger',
+      'Request relay command',
     ]);
     for (const [name, state] of taskStates) {
       const retried = (state.Retry ?? []).flatMap((retry: any) => retry.ErrorEquals);
@@ -621,7 +622,7 @@ describe('AnomalyResponseWorkflow construct', () => {
     const states = Object.fromEntries(allStates(definition.States));
     const catchTarget = (name: string) => states[name].Catch[0].Next;
 
-    for (const name of ['Classify severity', 'Record alert', 'Find matching rules', 'Fire matching rules']) {
+    for (const name of ['Classify severity', 'Record alert', 'Find matching rules', 'Fire matching rules', 'Record rule trigger', 'Notify rule owner']) {
       expect({ name, next: catchTarget(name) }).toEqual({ name, next: 'Record failure' });
     }
     for (const name of ['Notify owner', 'Publish alert to topic']) {
