@@ -18,3 +18,4 @@ export * from './telemetry/telemetry-pipeline';
 export * from './automation/automation-rules';
 export * from './automation/anomaly-response-workflow';
 export * from './ota/ota-rollout-workflow';
+export * from './hosting/dashboard-hosting';

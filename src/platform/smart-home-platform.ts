@@ -13,6 +13,7 @@ import { AnomalyResponseWorkflow } from '../automation/anomaly-response-workflow
 import { AutomationRules } from '../automation/automation-rules';
 import { PlatformParameters } from '../config/platform-parameters';
 import { PlatformEventBus, PlatformEventBusProps } from '../events/platform-event-bus';
+import { DashboardHosting, DashboardHostingOptions } from '../hosting/dashboard-hosting';
 import { FleetProvisioning, FleetProvisioningProps } from '../iot/fleet-provisioning';
 import { PlatformTopicRules } from '../iot/platform-topic-rules';
 import { PlatformMonitoring } from '../monitoring/platform-monitoring';
@@ -95,6 +96,13 @@ export interface SmartHomePlatformProps {
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Hosts the owners' web dashboard on AWS Amplify Hosting, built from your repository with the
+   * platform's API URL, region and user pool ids as build-time environment variables.
+   * @default - no dashboard hosting
+   */
+  readonly dashboard?: DashboardHostingOptions;
 }
 
 /**
@@ -140,6 +148,8 @@ export class SmartHomePlatform extends Construct {
   public readonly otaRollout: OtaRolloutWorkflow;
   /** Dashboard, alarms and the alarm topic. */
   public readonly monitoring: PlatformMonitoring;
+  /** Amplify Hosting of the owners' web dashboard, when `dashboard` is set. */
+  public readonly dashboard?: DashboardHosting;
 
   constructor(scope: Construct, id: string, props: SmartHomePlatformProps) {
     super(scope, id);
@@ -310,6 +320,15 @@ export class SmartHomePlatform extends Construct {
         provisioningTemplateName: this.provisioning.templateName,
       },
     });
+
+    if (props.dashboard) {
+      this.dashboard = new DashboardHosting(this, 'Dashboard', {
+        ...props.dashboard,
+        graphqlUrl: this.api.graphqlUrl,
+        userPool: this.auth.userPool,
+        userPoolClient: this.auth.userPoolClient,
+      });
+    }
   }
 }
 
