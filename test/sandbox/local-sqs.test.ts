@@ -47,7 +47,7 @@ async function waitFor(description: string, condition: () => boolean, timeoutMs 
   }
 }
 
-/** A queue `commands` with dead-letter queue `commands-dlq`; a 1-second visibility timeout scaled to 50 ms. */
+/** Creates queue `commands` with dead-letter queue `commands-dlq` and a 1-second visibility timeout scaled to 50 ms. */
 function commandQueues(maxReceiveCount = 3): LocalSqs {
   const sqs = new LocalSqs({ visibilityTimeoutScale: 0.05 });
   sqs.createQueue('CommandsDlq', { arn: DLQ_ARN, url: 'https://sqs.eu-west-1.amazonaws.com/000000000000/commands-dlq' });

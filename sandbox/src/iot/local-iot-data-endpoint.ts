@@ -27,9 +27,9 @@ const MAX_PAYLOAD_BYTES = 128 * 1024;
  * bytes) on 127.0.0.1. Each accepted publish goes to `onPublish`. Handlers reach it because the
  * sandbox sets their `IOT_DATA_ENDPOINT` to this endpoint's URL.
  *
- * Requests are checked as the broker checks them: QoS 0 or 1, no wildcard characters, at most
- * 256 bytes and 7 slashes in the topic, at most 128 KB of payload, and no topic that starts with
- * `$` other than the `$aws/things/...` topics that clients may publish to.
+ * Requests are checked as the broker checks them. QoS is 0 or 1, and the payload is at most
+ * 128 KB. The topic has no wildcard characters, at most 256 bytes and at most 7 slashes. A topic
+ * that starts with `$` is rejected unless it is one of the `$aws/things/...` topics.
  */
 export class LocalIotDataEndpoint {
   public static async start(onPublish: PublishListener, port = 0): Promise<LocalIotDataEndpoint> {
@@ -108,21 +108,21 @@ function topicProblem(topic: string): { status: number; type: string; message: s
     return { status: 400, type: 'InvalidRequestException', message: 'The topic is empty.' };
   }
   if (topic.includes('+') || topic.includes('#')) {
-    return { status: 400, type: 'InvalidRequestException', message: `Topic ${topic} contains a wildcard (+ or #); publish to a topic name, not a filter.` };
+    return { status: 400, type: 'InvalidRequestException', message: `Topic ${topic} contains a wildcard (+ or #). Publish to a topic name, not a filter.` };
   }
   if (Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) {
     return { status: 400, type: 'InvalidRequestException', message: `Topic ${topic.slice(0, 64)}... is longer than ${MAX_TOPIC_BYTES} bytes.` };
   }
   const reserved = topic.startsWith('$');
   if (reserved && !topic.startsWith('$aws/things/')) {
-    // NOTE: the status and type are those IoT Core returns for a publish that a policy forbids;
-    // the response for other reserved topics was not checked against the service.
-    return { status: 403, type: 'ForbiddenException', message: `Topic ${topic} is reserved: topics that start with $ are reserved for AWS IoT, and clients publish only to $aws/things/... among them.` };
+    // NOTE: 403 ForbiddenException is an assumption, because IoT Core's response for a publish
+    // to a reserved topic was not checked against the service.
+    return { status: 403, type: 'ForbiddenException', message: `Topic ${topic} is reserved for AWS IoT. Of the topics that start with $, clients may publish only to $aws/things/....` };
   }
   // The 7-slash limit leaves out the first three slashes of a reserved topic such as $aws/things/<name>/.
   const slashes = (topic.match(/\//g) ?? []).length - (reserved ? 3 : 0);
   if (slashes > MAX_TOPIC_SLASHES) {
-    return { status: 400, type: 'InvalidRequestException', message: `Topic ${topic} has ${slashes} forward slashes; AWS IoT allows at most ${MAX_TOPIC_SLASHES}.` };
+    return { status: 400, type: 'InvalidRequestException', message: `Topic ${topic} has ${slashes} forward slashes, but AWS IoT allows at most ${MAX_TOPIC_SLASHES}.` };
   }
   return undefined;
 }

@@ -22,7 +22,7 @@ const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
  * Lambda does.
  */
 export class LocalLambdaEndpoint {
-  /** Starts the endpoint on `options.port` (a free port when unset); `options.log` receives failures of Event invocations. */
+  /** Starts the endpoint on `options.port`, or on a free port when unset. `options.log` receives failures of Event invocations. */
   public static async start(runtime: LocalLambdaRuntime, options: LocalLambdaEndpointOptions = {}): Promise<LocalLambdaEndpoint> {
     const endpoint = new LocalLambdaEndpoint(runtime, options.log ?? (() => undefined));
     await new Promise<void>((resolve, reject) => {
@@ -85,8 +85,8 @@ export class LocalLambdaEndpoint {
 
     let event: unknown;
     try {
-      // NOTE: an empty payload becomes an empty object here; the event Lambda passes for an
-      // empty payload was not checked against the service.
+      // NOTE: an empty payload becomes an empty object here. The event that Lambda passes for
+      // an empty payload was not checked against the service.
       event = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch (error) {
       return replyError(response, 400, 'InvalidRequestContentException', `Could not parse request body into json: ${(error as Error).message}`);
@@ -128,7 +128,7 @@ export class LocalLambdaEndpoint {
   }
 
   // NOTE: Lambda retries a failed asynchronous invocation twice and then sends it to the
-  // function's on-failure destination; here a failure is only logged.
+  // function's on-failure destination, but here a failure is only logged.
   private invokeInBackground(functionName: string, event: unknown, clientContext: unknown): void {
     const invocation = this.runtime.invoke(functionName, event, { clientContext }).then(
       () => undefined,

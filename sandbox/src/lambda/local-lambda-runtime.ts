@@ -11,7 +11,7 @@ export { functionDefinitionsFromTemplate } from './template-functions';
 export interface LocalFunctionDefinition {
   /** Logical id of the AWS::Lambda::Function in the template. */
   readonly logicalId: string;
-  /** Name that callers use in place of the logical id, and the name the handler sees. */
+  /** Name that callers may use in place of the logical id, and the value of AWS_LAMBDA_FUNCTION_NAME. */
   readonly functionName: string;
   /** Folder with the bundled code, such as `cdk.out/asset.<hash>.lambda`. */
   readonly codeDirectory: string;
@@ -22,7 +22,7 @@ export interface LocalFunctionDefinition {
   readonly timeoutSeconds: number;
   /** Memory size in MB (128 when unset, as Lambda defaults). Also caps the worker's V8 heap. */
   readonly memoryMb?: number;
-  /** Lambda runtime identifier, such as `nodejs20.x`; sets `AWS_EXECUTION_ENV`. */
+  /** Lambda runtime identifier, such as `nodejs20.x`, which sets `AWS_EXECUTION_ENV`. */
   readonly runtime?: string;
 }
 
@@ -66,7 +66,7 @@ export interface LocalLambdaRuntimeOptions {
   readonly baseEnvironment: Record<string, string>;
   /** A node_modules folder from which handlers resolve `@aws-sdk/*`, as the Lambda Node.js runtime provides it. */
   readonly nodeModulesPath: string;
-  /** Instances per function that run at the same time; further invocations wait. Defaults to 4. */
+  /** Instances per function that run at the same time. Further invocations wait. Defaults to 4. */
   readonly maxInstancesPerFunction?: number;
   /** Receives each line that a handler writes to stdout or stderr. Lines are dropped when unset. */
   readonly log?: (functionName: string, line: string) => void;
@@ -118,7 +118,7 @@ export class LocalLambdaRuntime {
       throw new Error(`maxInstancesPerFunction must be a positive integer, got ${this.maxInstances}.`);
     }
     if (!existsSync(options.nodeModulesPath)) {
-      throw new Error(`nodeModulesPath ${options.nodeModulesPath} does not exist; pass the node_modules folder that contains @aws-sdk.`);
+      throw new Error(`nodeModulesPath ${options.nodeModulesPath} does not exist. Pass the node_modules folder that contains @aws-sdk.`);
     }
   }
 
@@ -131,10 +131,10 @@ export class LocalLambdaRuntime {
       throw new Error(`Function ${definition.logicalId} (${definition.functionName}) is already registered.`);
     }
     if (!existsSync(definition.codeDirectory) || !statSync(definition.codeDirectory).isDirectory()) {
-      throw new Error(`Code directory ${definition.codeDirectory} of function ${definition.logicalId} does not exist; run \`npx projen bundle && npm run synth:example\` to build the assets.`);
+      throw new Error(`Code directory ${definition.codeDirectory} of function ${definition.logicalId} does not exist. Run \`npx projen bundle && npm run synth:example\` to build the assets.`);
     }
     if (!(definition.timeoutSeconds > 0)) {
-      throw new Error(`Function ${definition.logicalId} has timeout ${definition.timeoutSeconds}; it must be a positive number of seconds.`);
+      throw new Error(`Function ${definition.logicalId} has timeout ${definition.timeoutSeconds}, but it must be a positive number of seconds.`);
     }
     const pool = new FunctionPool(definition, this.workerSettings(definition), this.maxInstances, this.options.log);
     this.functions.set(definition.logicalId, pool);
@@ -173,7 +173,7 @@ export class LocalLambdaRuntime {
     return this.lookup(logicalId).instanceCount;
   }
 
-  /** Returns the definition of a function, looked up as `invoke` does; throws FunctionNotFoundError. */
+  /** Returns the definition of a function, looked up as `invoke` does. Throws FunctionNotFoundError for an unknown function. */
   public functionDefinition(logicalIdOrNameOrArn: string): LocalFunctionDefinition {
     return this.lookup(logicalIdOrNameOrArn).definition;
   }
@@ -341,8 +341,8 @@ class FunctionInstance {
       this.markReady = resolve;
       this.failInit = reject;
     });
-    // The rejection reaches the invocation through waitUntilReady; this keeps it from also
-    // counting as unhandled when no invocation waits yet.
+    // The rejection reaches the invocation through waitUntilReady. This handler keeps it from
+    // also counting as unhandled when no invocation waits yet.
     this.ready.catch(() => undefined);
 
     this.worker = new Worker(WORKER_FILE, {

@@ -34,17 +34,17 @@ export function functionDefinitionsFromTemplate(
     const properties = resource.Properties ?? {};
     const code = properties.Code ?? {};
     if (code.ZipFile !== undefined) {
-      throw new Error(`Function ${logicalId} has inline code (Code.ZipFile); the local runtime runs only bundled assets, so give it lambda.Code.fromAsset or a NodejsFunction.`);
+      throw new Error(`Function ${logicalId} has inline code (Code.ZipFile), but the local runtime runs only bundled assets. Give it lambda.Code.fromAsset or a NodejsFunction.`);
     }
     if (properties.PackageType === 'Image' || code.ImageUri !== undefined) {
-      throw new Error(`Function ${logicalId} is a container image; the local runtime runs only Node.js zip assets.`);
+      throw new Error(`Function ${logicalId} is a container image, but the local runtime runs only Node.js zip assets.`);
     }
     const runtime = typeof properties.Runtime === 'string' ? properties.Runtime : undefined;
     if (!runtime?.startsWith('nodejs')) {
-      throw new Error(`Function ${logicalId} has runtime ${runtime ?? '(none)'}; the local runtime runs only nodejs runtimes.`);
+      throw new Error(`Function ${logicalId} has runtime ${runtime ?? '(none)'}, but the local runtime runs only nodejs runtimes.`);
     }
     if (typeof properties.Handler !== 'string' || properties.Handler.length === 0) {
-      throw new Error(`Function ${logicalId} has no Handler; set one such as index.handler.`);
+      throw new Error(`Function ${logicalId} has no Handler. Set one such as index.handler.`);
     }
 
     let codeDirectory: string;
@@ -55,12 +55,12 @@ export function functionDefinitionsFromTemplate(
       assetSources ??= readAssetSources(assemblyDirectory);
       const source = typeof code.S3Key === 'string' ? assetSources.get(code.S3Key) : undefined;
       if (!source) {
-        throw new Error(`Function ${logicalId} has no aws:asset:path metadata and its Code.S3Key ${JSON.stringify(code.S3Key)} is in no asset manifest of ${assemblyDirectory}; synthesize the app again with \`npm run synth:example\`.`);
+        throw new Error(`Function ${logicalId} has no aws:asset:path metadata and its Code.S3Key ${JSON.stringify(code.S3Key)} is in no asset manifest of ${assemblyDirectory}. Synthesize the app again with \`npm run synth:example\`.`);
       }
       codeDirectory = source;
     }
     if (!existsSync(codeDirectory)) {
-      throw new Error(`Asset folder ${codeDirectory} of function ${logicalId} does not exist; run \`npx projen bundle && npm run synth:example\`.`);
+      throw new Error(`Asset folder ${codeDirectory} of function ${logicalId} does not exist. Run \`npx projen bundle && npm run synth:example\`.`);
     }
 
     const environment: Record<string, string> = {};

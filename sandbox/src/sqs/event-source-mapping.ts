@@ -31,16 +31,16 @@ export class EventSourceMappingPoller {
     this.windowMs = windowSeconds * 1000;
     this.maximumConcurrency = options.maximumConcurrency ?? DEFAULT_CONCURRENCY;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > MAX_BATCH_SIZE) {
-      throw new Error(`Event source mapping for ${queue.logicalId} has batch size ${this.batchSize}; SQS mappings take 1 to ${MAX_BATCH_SIZE}.`);
+      throw new Error(`Event source mapping for ${queue.logicalId} has batch size ${this.batchSize}, but SQS mappings take 1 to ${MAX_BATCH_SIZE}.`);
     }
     if (!(windowSeconds >= 0 && windowSeconds <= MAX_BATCHING_WINDOW_SECONDS)) {
-      throw new Error(`Event source mapping for ${queue.logicalId} has batching window ${windowSeconds} s; it must be 0 to ${MAX_BATCHING_WINDOW_SECONDS}.`);
+      throw new Error(`Event source mapping for ${queue.logicalId} has batching window ${windowSeconds} s, but it must be 0 to ${MAX_BATCHING_WINDOW_SECONDS}.`);
     }
     if (this.batchSize > 10 && windowSeconds < 1) {
-      throw new Error(`Event source mapping for ${queue.logicalId} has batch size ${this.batchSize} without a batching window; Lambda requires MaximumBatchingWindowInSeconds of at least 1 for batches larger than 10.`);
+      throw new Error(`Event source mapping for ${queue.logicalId} has batch size ${this.batchSize} without a batching window, but Lambda requires MaximumBatchingWindowInSeconds of at least 1 for batches larger than 10.`);
     }
     if (!Number.isInteger(this.maximumConcurrency) || this.maximumConcurrency < 1) {
-      throw new Error(`Event source mapping for ${queue.logicalId} has maximumConcurrency ${this.maximumConcurrency}; it must be a positive integer.`);
+      throw new Error(`Event source mapping for ${queue.logicalId} has maximumConcurrency ${this.maximumConcurrency}, but it must be a positive integer.`);
     }
   }
 
@@ -64,7 +64,7 @@ export class EventSourceMappingPoller {
       this.windowTimer = undefined;
 
       // receive() can return fewer messages than were visible, or none, when it moves messages
-      // to the dead-letter queue; the loop then looks again.
+      // to the dead-letter queue, so the loop looks again.
       const batch = this.queue.receive(this.batchSize);
       if (batch.length > 0) {
         this.start(batch);
@@ -83,7 +83,9 @@ export class EventSourceMappingPoller {
 
   private start(batch: ReceivedMessage[]): void {
     const records = batch.map((received) => lambdaRecord(this.queue, received));
-    const run = this.process(records);
+    // The invocation starts after this batch counts as running, so a poll that the function
+    // triggers (by sending to the queue) sees the concurrency limit.
+    const run = Promise.resolve().then(() => this.process(records));
     this.running.add(run);
     void run.finally(() => {
       this.running.delete(run);
@@ -91,7 +93,7 @@ export class EventSourceMappingPoller {
     });
   }
 
-  /** Invokes the function and deletes the messages that succeeded; the others become visible again after the visibility timeout. */
+  /** Invokes the function and deletes the messages that succeeded. The others become visible again after the visibility timeout. */
   private async process(records: SqsLambdaRecord[]): Promise<void> {
     let failed: Set<string>;
     try {

@@ -64,7 +64,7 @@ export interface LocalEventSourceMappingOptions {
   readonly maximumConcurrency?: number;
   /** False creates the mapping without polling, as a disabled mapping does. Defaults to true. */
   readonly enabled?: boolean;
-  /** Runs the function with an SQS event and returns its result; a rejection fails the whole batch. */
+  /** Runs the function with an SQS event and returns its result. A rejection fails the whole batch. */
   readonly invoke: (event: SqsLambdaEvent) => Promise<unknown>;
 }
 
@@ -228,6 +228,8 @@ export class LocalQueue {
       }
       this.wake();
     }, Math.max(0, visibleAt - Date.now()));
+    // Pending redelivery alone does not keep the process running, as the servers of the sandbox do.
+    this.visibilityTimer.unref();
   }
 }
 
@@ -248,7 +250,7 @@ export class LocalSqs {
       }
       const properties = resource.Properties ?? {};
       if (properties.FifoQueue === true || properties.FifoQueue === 'true') {
-        throw new Error(`Queue ${logicalId} is a FIFO queue; LocalSqs supports only standard queues.`);
+        throw new Error(`Queue ${logicalId} is a FIFO queue, but LocalSqs supports only standard queues.`);
       }
       const redrive = properties.RedrivePolicy;
       sqs.createQueue(logicalId, {
@@ -286,7 +288,7 @@ export class LocalSqs {
     }
     const redrive = options.redrivePolicy;
     if (redrive && !(Number.isInteger(redrive.maxReceiveCount) && redrive.maxReceiveCount >= 1 && redrive.maxReceiveCount <= 1000)) {
-      throw new Error(`Queue ${logicalId} has maxReceiveCount ${redrive.maxReceiveCount}; SQS allows 1 to 1000.`);
+      throw new Error(`Queue ${logicalId} has maxReceiveCount ${redrive.maxReceiveCount}, but SQS allows 1 to 1000.`);
     }
     const queue = new LocalQueue(logicalId, {
       arn: options.arn,
@@ -307,7 +309,7 @@ export class LocalSqs {
       throw new Error(`Message of ${size} bytes for ${target.logicalId} is larger than the ${MAX_MESSAGE_BYTES}-byte SQS limit.`);
     }
     if (body.length === 0) {
-      throw new Error(`Message for ${target.logicalId} has an empty body; SQS requires at least one character.`);
+      throw new Error(`Message for ${target.logicalId} has an empty body, but SQS requires at least one character.`);
     }
     const messageId = randomUUID();
     target.add({
@@ -327,7 +329,7 @@ export class LocalSqs {
     return this.queue(queue).messagesById.size;
   }
 
-  /** The messages of a queue, in the order they were sent. */
+  /** Returns the messages of a queue, in the order they were sent. */
   public messages(queue: string): LocalSqsMessage[] {
     return this.queue(queue).snapshots();
   }
@@ -365,7 +367,7 @@ export class LocalSqs {
         return queue;
       }
     }
-    throw new Error(`Queue ${reference} does not exist; create it with createQueue or fromTemplate. Known queues: ${[...this.queues.keys()].join(', ') || 'none'}.`);
+    throw new Error(`Queue ${reference} does not exist. Create it with createQueue or fromTemplate. Known queues: ${[...this.queues.keys()].join(', ') || 'none'}.`);
   }
 
   /** Stops every event source mapping and waits for the batches that are running. */

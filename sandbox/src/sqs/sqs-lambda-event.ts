@@ -9,7 +9,7 @@ export interface SqsLambdaEvent {
   readonly Records: SqsLambdaRecord[];
 }
 
-/** A message attribute in an SQS Lambda event; binaryValue is base64. */
+/** A message attribute in an SQS Lambda event, with binaryValue in base64. */
 export interface SqsLambdaMessageAttribute {
   readonly stringValue?: string;
   readonly binaryValue?: string;
@@ -71,10 +71,10 @@ export function lambdaRecord(queue: LocalQueue, received: ReceivedMessage): SqsL
 }
 
 /**
- * Returns the MD5 digest of message attributes as SQS computes MD5OfMessageAttributes: for each
- * attribute in name order, the 4-byte big-endian length and UTF-8 bytes of the name and of the
- * data type, a transport byte (1 for strings and numbers, 2 for binary), then the length and
- * bytes of the value.
+ * Returns the MD5 digest of message attributes as SQS computes MD5OfMessageAttributes. The
+ * digest covers each attribute in name order. Each contributes its name and its data type, each
+ * as a 4-byte big-endian length and UTF-8 bytes. A transport byte follows (1 for strings and
+ * numbers, 2 for binary), then the length and bytes of the value.
  */
 export function md5OfMessageAttributes(attributes: Record<string, LocalMessageAttribute>): string {
   const hash = createHash('md5');

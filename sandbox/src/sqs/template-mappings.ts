@@ -35,14 +35,14 @@ export function eventSourceMappingsFromTemplate(template: Template): TemplateEve
     const properties = resource.Properties ?? {};
     const queueLogicalId = referencedLogicalId(properties.EventSourceArn);
     if (!queueLogicalId || template.Resources[queueLogicalId]?.Type !== 'AWS::SQS::Queue') {
-      throw new Error(`Event source mapping ${logicalId} reads ${JSON.stringify(properties.EventSourceArn)}, which is not an SQS queue of the template; the sandbox runs only SQS event source mappings.`);
+      throw new Error(`Event source mapping ${logicalId} reads ${JSON.stringify(properties.EventSourceArn)}, which is not an SQS queue of the template. The sandbox runs only SQS event source mappings.`);
     }
     const functionLogicalId = functionOf(template, properties.FunctionName);
     if (!functionLogicalId) {
       throw new Error(`Event source mapping ${logicalId} invokes ${JSON.stringify(properties.FunctionName)}, which is not a Lambda function of the template.`);
     }
     if (properties.FilterCriteria !== undefined) {
-      throw new Error(`Event source mapping ${logicalId} sets FilterCriteria, which the sandbox does not evaluate; remove the filter or filter in the handler.`);
+      throw new Error(`Event source mapping ${logicalId} sets FilterCriteria, which the sandbox does not evaluate. Remove the filter or filter in the handler.`);
     }
     const responseTypes: unknown[] = properties.FunctionResponseTypes ?? [];
     const maximumConcurrency = properties.ScalingConfig?.MaximumConcurrency;
