@@ -59,7 +59,8 @@ export class LocalCognitoEndpoint {
     }
     const path = new URL(request.url ?? '/', this.url).pathname;
     if (request.method === 'GET' && path === `/${this.userPool.userPoolId}/.well-known/jwks.json`) {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.userPool.jwks()));
+      const jwks = JSON.stringify(this.userPool.jwks());
+      response.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
       return;
     }
     if (request.method !== 'POST' || path !== '/') {
@@ -74,8 +75,8 @@ export class LocalCognitoEndpoint {
       if (target !== `${TARGET_PREFIX}InitiateAuth`) {
         throw new CognitoError('UnknownOperationException', `Operation '${target}' is not supported by the local user pool; it supports ${TARGET_PREFIX}InitiateAuth.`);
       }
-      const result = this.initiateAuth(parseJson(body));
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(result));
+      const result = JSON.stringify(this.initiateAuth(parseJson(body)));
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(result);
     } catch (error) {
       if (!(error instanceof CognitoError)) {
         throw error;
@@ -121,6 +122,7 @@ function setCorsHeaders(response: ServerResponse): void {
 
 function sendError(response: ServerResponse, error: CognitoError): void {
   if (response.headersSent) {
+    response.destroy();
     return;
   }
   response.writeHead(error.statusCode, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': error.code })

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, JsonWebKey, KeyObject, randomBytes, randomUUID, scryptSync, sign, timingSafeEqual, verify } from 'node:crypto';
+import { generateKeyPairSync, JsonWebKey, KeyObject, randomBytes, randomUUID, scryptSync, sign, timingSafeEqual, verify } from 'node:crypto';
 
 /** Options of a LocalUserPool. */
 export interface LocalUserPoolOptions {
@@ -179,7 +179,7 @@ export class LocalUserPool {
 
   /** The pool's public signing keys as a JSON Web Key Set, as `/.well-known/jwks.json` serves it. */
   public jwks(): { keys: JsonWebKey[] } {
-    const jwk = createPublicKey(this.publicKey).export({ format: 'jwk' });
+    const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.keyId, alg: 'RS256', use: 'sig' }] };
   }
 
@@ -206,19 +206,19 @@ export class LocalUserPool {
       ...(user.email !== undefined ? { email: user.email } : {}),
     });
     const accessToken = this.sign({
-      'sub': user.sub,
+      sub: user.sub,
       ...groups,
-      'iss': this.issuer,
-      'client_id': this.clientId,
-      'origin_jti': originJti,
-      'event_id': eventId,
-      'token_use': 'access',
-      'scope': 'aws.cognito.signin.user.admin',
-      'auth_time': iat,
-      'exp': exp,
-      'iat': iat,
-      'jti': randomUUID(),
-      'username': user.username,
+      iss: this.issuer,
+      client_id: this.clientId,
+      origin_jti: originJti,
+      event_id: eventId,
+      token_use: 'access',
+      scope: 'aws.cognito.signin.user.admin',
+      auth_time: iat,
+      exp: exp,
+      iat: iat,
+      jti: randomUUID(),
+      username: user.username,
     });
     return { IdToken: idToken, AccessToken: accessToken, ExpiresIn: this.tokenValiditySeconds, TokenType: 'Bearer' };
   }
