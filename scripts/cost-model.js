@@ -276,6 +276,7 @@ function analyzeTemplate(template) {
     functions[fn.logicalId] = {
       memoryMb: fn.properties.MemorySize ?? 128,
       architecture: (fn.properties.Architectures ?? ['x86_64'])[0],
+      environment: Object.keys(fn.properties.Environment?.Variables ?? {}),
     };
   }
   const functionBySuffix = (suffix) => {
@@ -346,6 +347,8 @@ function analyzeTemplate(template) {
       otaSteps: functionBySuffix('OtaRolloutSteps'),
     },
     processorBatchSize: batchSizeByQueue[telemetryQueue.logicalId],
+    // The processor evaluates READING automation rules only when the construct passes it the rules table.
+    processorQueriesRules: functionBySuffix('TelemetryProcessor').environment.includes('AUTOMATION_RULES_TABLE'),
     relayCommand: { type: relayMachine.type, transitions: countTransitions(relayMachine.definition, RELAY_COMMAND_SUCCESS_PATH) },
     onboarding: { type: onboardingMachine.type },
     ota: {
@@ -428,6 +431,12 @@ function buildCostModel(analysis, options) {
   add(perDevice, 'telemetry', 'EventBridge archive: storage (30-day retention)', (readingMessages * ESTIMATES.eventBytes) / GB, 'eventBridgeArchiveStorageGbMonth', 'one month of events held');
   const stateReads = readUnits(ESTIMATES.telemetryStateItemKb, true) + readUnits(ESTIMATES.deviceItemKb, false);
   add(perDevice, 'telemetry', 'DynamoDB reads: state (consistent) and device per message', readingMessages * stateReads, 'dynamoDbReadUnit', `${stateReads} RRU per message`);
+  if (analysis.processorQueriesRules) {
+    // The processor caches a device's rules for 30 s per instance; at one reading a minute or less
+    // the cache rarely hits, so one query per telemetry message is the upper bound used here.
+    add(perDevice, 'telemetry', 'DynamoDB reads: automation rules of the device (byDevice index)', telemetryMessages * readUnits(1, false), 'dynamoDbReadUnit',
+      'one Query per telemetry message, upper bound');
+  }
   const telemetryWrites = writeUnits(ESTIMATES.deviceItemKb) + options.sensorsPerReading + writeUnits(ESTIMATES.telemetryStateItemKb);
   const energyWrites = writeUnits(ESTIMATES.deviceItemKb) + writeUnits(ESTIMATES.telemetryStateItemKb);
   add(perDevice, 'telemetry', 'DynamoDB writes: latest readings, recent readings, state', telemetryMessages * telemetryWrites + energyMessages * energyWrites, 'dynamoDbWriteUnit',

@@ -157,6 +157,22 @@ describe('cost model rates', () => {
     expect(quantities(tripled, 'telemetry')).toEqual(quantities(base, 'telemetry'));
   });
 
+  test('rules query follows the processor environment', () => {
+    const withRules = JSON.parse(JSON.stringify(template));
+    const withoutRules = JSON.parse(JSON.stringify(template));
+    const [processorId] = Object.entries<any>(template.Resources)
+      .find(([logicalId, resource]) => resource.Type === 'AWS::Lambda::Function' && logicalId.replace(/[0-9A-F]{8}$/, '').endsWith('TelemetryProcessor'))!;
+    withRules.Resources[processorId].Properties.Environment.Variables.AUTOMATION_RULES_TABLE = 'rules';
+    delete withoutRules.Resources[processorId].Properties.Environment.Variables.AUTOMATION_RULES_TABLE;
+    const items = (model: CostModel) => model.perDevice.map((line) => line.item).filter((item) => item.includes('automation rules'));
+
+    const without = costModel.buildCostModel(costModel.analyzeTemplate(withoutRules), costModel.parseArguments([]));
+    const withQuery = costModel.buildCostModel(costModel.analyzeTemplate(withRules), costModel.parseArguments([]));
+
+    expect(items(without)).toEqual([]);
+    expect(items(withQuery)).toHaveLength(1);
+  });
+
   test('command transitions follow the definition', () => {
     const line = base.perDevice.find((candidate) => candidate.group === 'commands' && candidate.price === 'sfnStateTransition')!;
     expect(line.quantity).toBe(10 * 30 * analysis.relayCommand.transitions);
