@@ -52,6 +52,12 @@ exports.fail = async () => {
   DeviceNotFoundError.prototype.name = 'DeviceNotFoundError';
   throw new DeviceNotFoundError('Device d-1 is not registered.');
 };
+exports.hog = async () => {
+  const kept = [];
+  for (;;) {
+    kept.push(new Array(1e6).fill(Math.random()));
+  }
+};
 exports.describe = async (event, context) => ({
   env: {
     AWS_LAMBDA_FUNCTION_NAME: process.env.AWS_LAMBDA_FUNCTION_NAME,
@@ -265,6 +271,16 @@ describe('LocalLambdaRuntime', () => {
     expect(afterTimeout.invocationsInThisInstance).toBe(1);
     expect(runtime.instanceCount('sleep')).toBe(1);
     expect(runtime.invocationCount('sleep')).toBe(3);
+  });
+
+  test('rejects a handler out of memory', async () => {
+    runtime.register(fixture('hog', { memoryMb: 128, timeoutSeconds: 20 }));
+
+    const error = await runtime.invoke('hog', {}).catch((caught) => caught);
+
+    expect(error).toBeInstanceOf(LambdaInvocationError);
+    expect(error.errorType).toBe('Runtime.OutOfMemory');
+    expect(runtime.instanceCount('hog')).toBe(0);
   });
 
   test('limits instances per function', async () => {
