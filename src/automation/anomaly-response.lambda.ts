@@ -74,7 +74,7 @@ interface RuleSnapshot {
   readonly updatedAt?: number;
 }
 
-/** What fired a rule, as the rule steps receive it: an anomaly or a reading, and its device time in epoch ms. */
+/** The anomaly or reading that fired a rule, as the rule steps receive it, with its device time in epoch ms. */
 type TriggerObservation = RuleObservation & { readonly at: number };
 
 /** One rule for the Map state to fire, as the find and trigger steps return it. */
@@ -627,8 +627,8 @@ async function recordTrigger(event: AutomationRuleTriggeredDetail) {
 
 /**
  * Pushes a device update of kind `alert` to the rule owner's onDeviceUpdate subscription when
- * the trigger record shows that the rule requested a relay command, so the owner hears of the
- * trigger once per firing and never of a rule that was skipped.
+ * the trigger record shows that the rule requested a relay command. The owner is notified of
+ * each firing and never of a rule that was skipped.
  */
 async function notifyTrigger(thingName: string, ownerId: string, alertId: string) {
   const item = (await db.send(new GetCommand({
@@ -660,7 +660,7 @@ async function recordFailure(input: any, failedStep?: string) {
   const eventAt = input?.anomaly?.timestamp ?? input?.reading?.timestamp;
   if (typeof thingName !== 'string' || thingName.length === 0 || typeof dedupKey !== 'string' || dedupKey.length === 0
     || (typeof input?.alertId !== 'string' && !Number.isSafeInteger(eventAt))) {
-    throw new InvalidRequestError('Cannot record the failure: the input has no valid thingName, dedupKey, and alertId or anomaly.timestamp or reading.timestamp to find the alert by.');
+    throw new InvalidRequestError('Cannot record the failure: the input needs a thingName, a dedupKey, and an alertId, anomaly.timestamp or reading.timestamp to find the alert by.');
   }
   const alertId: string = typeof input.alertId === 'string' ? input.alertId : alertIdFor(eventAt, dedupKey);
   const error = String(input.failure?.Error ?? 'Unknown');
@@ -720,7 +720,7 @@ function parseAnomalyEvent(input: any): AnomalyEvent {
   return input as AnomalyEvent;
 }
 
-/** Checks an Automation Rule Triggered detail against its contract schema; throws InvalidRequestError listing the problems. */
+/** Checks an Automation Rule Triggered detail against its contract schema and throws InvalidRequestError listing the problems. */
 function parseTriggerEvent(input: unknown): AutomationRuleTriggeredDetail {
   const verdict = validateContract('automation-rule-triggered', input);
   if (!verdict.valid) {

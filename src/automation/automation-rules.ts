@@ -59,12 +59,14 @@ export interface AutomationRulesProps {
  * encrypted table with point-in-time recovery, keyed by `ownerId` and `ruleId`. Its `byDevice`
  * index finds the rules whose condition names a device.
  *
- * NOTE: READING conditions are validated and stored, but no workflow evaluates readings against
- * them yet; the AnomalyResponseWorkflow fires ANOMALY rules only.
+ * The AnomalyResponseWorkflow fires ANOMALY rules on the detector's anomalies. READING rules
+ * fire when a TelemetryPipeline evaluates them (`evaluateAutomationRules`) and the workflow
+ * receives its Automation Rule Triggered events.
  *
  * @example
  * const rules = new AutomationRules(this, 'Rules', { api, registry });
  * new AnomalyResponseWorkflow(this, 'AnomalyResponse', { registry, eventBus: bus.eventBus, rules, api });
+ * telemetry.evaluateAutomationRules(rules);
  */
 export class AutomationRules extends Construct {
   /** Name of the rules table's index that lists rules by the device of their condition (`conditionDeviceId`) and owner. */

@@ -132,7 +132,7 @@ export interface AutomationRuleTriggeredDetail {
     /** Device time of the reading, epoch ms. */
     readonly timestamp: number;
   };
-  /** The rule's comparison when the reading fired it; the workflow reads the rule again. */
+  /** The rule's comparison when the reading fired it. The workflow reads the rule again before it fires. */
   readonly condition: { readonly operator: ComparisonOperator; readonly threshold: number };
   /** Same for every delivery of the same reading and rule. */
   readonly dedupKey: string;

@@ -253,14 +253,14 @@ export class TelemetryPipeline extends Construct {
 
   /**
    * Makes the processor compare every telemetry reading with the enabled READING rules of the
-   * device's owner, and put an Automation Rule Triggered event on the bus for each rule whose
-   * threshold the reading crosses inside the rule's schedule window and outside its cooldown.
-   * An AnomalyResponseWorkflow with the same rules fires them. The processor may query the
+   * device's owner. For each rule whose threshold a reading crosses inside the rule's schedule
+   * window and outside its cooldown, it puts an Automation Rule Triggered event on the bus,
+   * which an AnomalyResponseWorkflow with the same rules handles. The processor may query the
    * rules table's byDevice index and nothing else of the table.
    */
   public evaluateAutomationRules(rules: AutomationRules): void {
     if (this.rulesEvaluated) {
-      throw new Error(`TelemetryPipeline '${this.node.path}' already evaluates automation rules; call evaluateAutomationRules once.`);
+      throw new Error(`TelemetryPipeline '${this.node.path}' already evaluates automation rules, so remove the second evaluateAutomationRules call.`);
     }
     this.rulesEvaluated = true;
 

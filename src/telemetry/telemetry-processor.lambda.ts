@@ -58,7 +58,7 @@ class StateConflictError extends Error {
  * readings against the owner's READING automation rules and emits Automation Rule Triggered
  * events, and archives every message to S3 through Firehose. No workflow runs per message. A
  * message that fails, or whose rule trigger EventBridge does not accept, is reported as a batch
- * item failure and retried; after the queue's maximum receive count it moves to the dead-letter
+ * item failure and retried. After the queue's maximum receive count it moves to the dead-letter
  * queue.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
@@ -185,9 +185,9 @@ async function processTelemetry(detail: DeviceMessageDetail) {
   await writeRecentReadings(detail.thingName, normalized.readings);
   await saveState(state, { detector, energy: state.energy, lastTelemetryAt: newest ? detail.message.timestamp : state.lastTelemetryAt });
 
-  // Rules fire on the device's newest message only, so a late message cannot switch a relay on
-  // stale readings. A redelivered newest message is evaluated again: its triggers carry the same
-  // deduplication keys, and the workflow fires a rule once per key.
+  // Rules fire only on a message at least as new as the device's newest, so a late message cannot
+  // switch a relay on stale readings. A redelivered newest message is evaluated again, and its
+  // triggers carry the same deduplication keys, so the workflow fires each rule once for it.
   const current = state.lastTelemetryAt === undefined || detail.message.timestamp >= state.lastTelemetryAt;
   const triggers = readingRules && current
     ? await readingRules.evaluate(detail.thingName, device?.ownerId, normalized.readings, now)
@@ -362,8 +362,8 @@ async function publishAnomalies(anomalies: { detail: Record<string, unknown> }[]
 
 /**
  * Puts an Automation Rule Triggered event for each trigger on the bus. Returns the ids of the
- * queue messages whose events EventBridge did not accept, so that those messages are retried;
- * their triggers carry the same deduplication keys when the retry fires them again.
+ * queue messages whose events EventBridge did not accept, so that those messages are retried.
+ * A retry that fires the rules again emits triggers with the same deduplication keys.
  */
 async function publishTriggers(triggers: { messageId: string; trigger: ReadingTrigger }[]): Promise<string[]> {
   const failed = new Set<string>();
@@ -380,13 +380,13 @@ async function publishTriggers(triggers: { messageId: string; trigger: ReadingTr
       const response = await eventBridge.send(new PutEventsCommand({ Entries: entries }));
       results = chunk.map((_item, index) => response.Entries?.[index]);
     } catch (error) {
-      logger.error('PutEvents failed for rule triggers; their messages will be retried', { error: (error as Error).name, message: (error as Error).message });
+      logger.error('PutEvents failed for rule triggers, so their messages will be retried', { error: (error as Error).name, message: (error as Error).message });
       results = chunk.map(() => ({ ErrorCode: (error as Error).name }));
     }
     chunk.forEach((item, index) => {
       const result = results[index];
       if (result?.ErrorCode) {
-        logger.error('Rule trigger not accepted by EventBridge; the message will be retried', {
+        logger.error('Rule trigger not accepted by EventBridge, so the message will be retried', {
           messageId: item.messageId,
           ruleId: item.trigger.detail.ruleId,
           errorCode: result.ErrorCode,

@@ -277,7 +277,7 @@ describe('READING rules end to end', () => {
     const thing = newThing();
     await addDevice(thing);
     const rule = await createHeaterRule(thing);
-    // Two processor instances, so neither knows that the other's reading fired the rule.
+    // Two processor instances, so neither has the other's firing of the rule in memory.
     const [first] = await processBatch([telemetryRecord(thing, 31.5)]);
     const [second] = await processBatch([telemetryRecord(thing, 32)], loadProcessor());
     expect(second.dedupKey).not.toBe(first.dedupKey);
@@ -424,6 +424,6 @@ describe('READING rules wiring', () => {
   });
 
   test('rejects a second evaluateAutomationRules', () => {
-    expect(() => telemetry.evaluateAutomationRules(rules)).toThrow(/already evaluates automation rules; call evaluateAutomationRules once/);
+    expect(() => telemetry.evaluateAutomationRules(rules)).toThrow(/already evaluates automation rules, so remove the second evaluateAutomationRules call/);
   });
 });

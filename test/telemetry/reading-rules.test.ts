@@ -197,7 +197,7 @@ describe('telemetry processor with READING rules', () => {
     return { messageId: `message-${messageCount}`, body: JSON.stringify(event) };
   }
 
-  /** Registers a new device with a temperature sensor, owned by `ownerId` or by nobody, and a GT 30 rule of OWNER on it. */
+  /** Registers a new device with a temperature sensor, owned by `ownerId` or by no user, and a GT 30 rule of OWNER on it. */
   async function deviceWithRule(ownerId: string | null = OWNER, overrides: Partial<AutomationRule> = {}): Promise<string> {
     thingCount += 1;
     const thingName = `sh-SH-ESP32-${String(800 + thingCount).padStart(6, '0')}`;
@@ -210,8 +210,7 @@ describe('telemetry processor with READING rules', () => {
         relays: {},
       },
     }));
-    const condition = overrides.condition
-      ?? { deviceId: thingName, source: 'READING', sensorId: 'temperature', operator: 'GT', threshold: 30 };
+    const condition = overrides.condition ?? { deviceId: thingName, source: 'READING', sensorId: 'temperature', operator: 'GT', threshold: 30 };
     const stored = rule({
       ruleId: `rule-${String(thingCount).padStart(16, '0')}`,
       action: { deviceId: thingName, relay: 'relay1', state: 'OFF' },
@@ -223,7 +222,9 @@ describe('telemetry processor with READING rules', () => {
   }
 
   function triggersSince(before: number): any[] {
-    return events.events.slice(before).filter((event) => event.detailType === PlatformEventType.AUTOMATION_RULE_TRIGGERED).map((event) => event.detail);
+    return events.events.slice(before)
+      .filter((event) => event.detailType === PlatformEventType.AUTOMATION_RULE_TRIGGERED)
+      .map((event) => event.detail);
   }
 
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import type { SensorReading } from '../../domain/telemetry';
  */
 export const RULES_CACHE_TTL_MS = 30_000;
 
-/** Returns the enabled and disabled rules of one owner whose condition names one device. */
+/** Returns every rule of one owner whose condition names one device, enabled or not. */
 export type RulesQuery = (thingName: string, ownerId: string) => Promise<AutomationRule[]>;
 
 /** A rule that a reading fired, with the event detail to emit. */
@@ -30,9 +30,9 @@ interface CacheEntry {
 /**
  * Evaluates telemetry readings against the READING rules of their device. Rules are cached per
  * device and owner for {@link RULES_CACHE_TTL_MS}, so a batch with many messages of one device
- * queries once. A rule that fires is marked as fired in the cache, so later readings in its
- * cooldown emit no further event; the workflow's conditional cooldown claim stays the check
- * that decides.
+ * queries once. A rule that fires is marked as fired in memory, so later readings in its
+ * cooldown emit no further event. The workflow's conditional cooldown claim still decides
+ * whether the rule fires.
  */
 export class ReadingRuleEvaluator {
   private readonly cache = new Map<string, CacheEntry>();
