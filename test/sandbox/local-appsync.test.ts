@@ -240,15 +240,15 @@ describe('LocalAppSyncServer', () => {
 
   test('ends a subscription that removeDevice invalidates', async () => {
     const removed = await subscribe(alice.client, 'sh-1');
-    const kept = await subscribe(alice.client, 'sh-2');
+    const otherDevice = await subscribe(alice.client, 'sh-2');
 
     await alice.client.request('mutation { removeDevice(deviceId: "sh-1") }');
     await waitFor(() => removed.ended.length === 1, 'the invalidated subscription to end');
     await new DeviceUpdatePublisher(server.graphqlUrl).publish({ deviceId: 'sh-2', ownerId: alice.sub, kind: 'state', at: 12 });
-    await waitFor(() => kept.received.length === 1, 'the update of the kept subscription');
+    await waitFor(() => otherDevice.received.length === 1, 'the update of the other device');
 
     expect(removed.ended).toEqual([undefined]);
-    expect(kept.ended).toEqual([]);
+    expect(otherDevice.ended).toEqual([]);
   });
 
   test('speaks the real-time protocol over graphql-ws', async () => {
@@ -324,6 +324,19 @@ describe('LocalAppSyncServer', () => {
 
     expect(error.status).toBe(401);
     expect(error.errors[0].errorType).toBe('UnauthorizedException');
+  });
+
+  test('rejects a malformed SigV4 header', async () => {
+    const client = new AppSyncClient({
+      graphqlUrl: server.graphqlUrl,
+      realtimeUrl: server.realtimeUrl,
+      authorization: { 'Authorization': 'AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/appsync', 'x-amz-date': '20260101T000000Z' },
+    });
+
+    const error = await captureError(client.request('mutation { publishDeviceUpdate(input: { deviceId: "sh-1", ownerId: "x", kind: "state", at: 1 }) { deviceId } }'));
+
+    expect(error.status).toBe(401);
+    expect(error.errors[0].message).toContain('SigV4 Authorization header is malformed');
   });
 
   test('rejects a resolver on a DynamoDB data source', async () => {

@@ -9,7 +9,7 @@ export interface AppSyncClientOptions {
   readonly token?: string;
   /** Authorization headers to send instead of a token, such as those of a SigV4-signed request. */
   readonly authorization?: Record<string, string>;
-  /** Longest wait for connection_ack and start_ack, in milliseconds. @default 10000 */
+  /** Maximum wait for connection_ack and start_ack, in milliseconds. @default 10000 */
   readonly timeoutMs?: number;
 }
 
@@ -22,7 +22,7 @@ export interface GraphQlErrorEntry {
   readonly errorInfo?: unknown;
 }
 
-/** A request that AppSync answered with errors; `errors` lists them and `data` has any partial result. */
+/** Error of a request whose response has errors; `errors` lists them and `data` contains any partial result. */
 export class GraphQlRequestError extends Error {
   constructor(public readonly errors: GraphQlErrorEntry[], public readonly data?: unknown, public readonly status?: number) {
     super(errors.map((error) => (error.errorType ? `${error.errorType}: ${error.message}` : error.message)).join('; ') || 'The GraphQL request failed without an error message.');
@@ -60,8 +60,8 @@ export class AppSyncClient {
   /**
    * Starts a subscription and resolves once the server acknowledges it with start_ack. `onData`
    * receives each message's `payload` (`{ data, errors? }`); `onEnd` runs when the server ends
-   * the subscription (a `complete` message, for example after an invalidation) or the
-   * connection closes, with the error if one ended it.
+   * the subscription (a `complete` message, for example after an invalidation), when the
+   * connection closes or after `close()`, with the error if one ended it.
    */
   public async subscribe(
     query: string,

@@ -33,7 +33,7 @@ export interface AppSyncError {
   readonly message: string;
 }
 
-/** What a subscription field's resolver set when the subscription started. */
+/** Filters that a subscription field's resolver set when the subscription started. */
 export interface SubscriptionSetup {
   filter?: SubscriptionFilter;
   invalidationFilter?: SubscriptionFilter;
@@ -46,7 +46,7 @@ export interface Invalidation {
 }
 
 /**
- * How an operation runs: `request` runs resolvers, `subscribe` runs a subscription field's
+ * Execution mode of an operation: `request` runs resolvers, `subscribe` runs a subscription field's
  * resolver to get its filters, and `deliver` resolves a subscription's selection from a
  * mutation's result without running resolvers.
  */
@@ -385,7 +385,7 @@ function formatError(error: GraphQLError, defaultType: string | null): AppSyncEr
   };
 }
 
-/** An error entry that no field caused, such as a rejected request. */
+/** Returns an error entry that no field caused, such as a rejected request. */
 export function plainError(errorType: string, message: string): AppSyncError {
   return { path: null, data: null, errorType, errorInfo: null, locations: null, message };
 }

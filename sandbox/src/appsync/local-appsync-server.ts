@@ -149,12 +149,14 @@ export class LocalAppSyncServer {
 
     const body = await readJsonBody(request);
     if ('error' in body) {
+      this.log(`appsync: rejected request: ${body.error}`);
       sendJson(response, 400, { errors: [plainError('MalformedHttpRequestException', body.error)] });
       return;
     }
     const { query, variables, operationName } = body.value;
     const prepared = this.executor.prepare(query, operationName);
     if (prepared.errors) {
+      this.log(`appsync: rejected operation: ${prepared.errors.map((error) => error.message).join('; ')}`);
       sendJson(response, 400, { data: null, errors: prepared.errors });
       return;
     }

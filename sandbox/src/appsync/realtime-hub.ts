@@ -4,7 +4,7 @@ import { AppSyncExecutor, Invalidation, plainError, rootFieldsOf } from './appsy
 import { AuthenticationError, normalizeHeaders, RequestIdentity } from './request-auth';
 import { matchesFilter, SubscriptionFilter } from './resolver-runtime';
 
-/** Longest time a client waits for a `ka` message before it treats the connection as lost. */
+/** Maximum time, sent in connection_ack, that a client waits for a `ka` message before it closes the connection. */
 const CONNECTION_TIMEOUT_MS = 300_000;
 
 interface LiveSubscription {
@@ -119,6 +119,7 @@ export class RealtimeHub {
     try {
       message = JSON.parse(data.toString());
     } catch {
+      this.log('appsync: rejected a real-time message that is not JSON');
       send(connection, { type: 'error', payload: { errors: [{ errorType: 'MalformedMessage', message: 'The message is not JSON.' }] } });
       return;
     }
@@ -139,6 +140,7 @@ export class RealtimeHub {
         send(connection, { type: 'complete', id: message.id });
         return;
       default:
+        this.log(`appsync: rejected real-time message type '${String(message?.type)}'`);
         send(connection, { type: 'error', id: message?.id, payload: { errors: [{ errorType: 'UnsupportedOperation', message: `Message type '${String(message?.type)}' is not supported; send connection_init, start or stop.` }] } });
     }
   }
@@ -178,6 +180,7 @@ export class RealtimeHub {
     }
     const prepared = this.executor.prepare(request?.query, request?.operationName);
     if (prepared.errors) {
+      this.log(`appsync: rejected subscription ${id}: ${prepared.errors.map((error) => error.message).join('; ')}`);
       send(connection, { type: 'error', id, payload: { errors: prepared.errors } });
       return;
     }
@@ -193,6 +196,7 @@ export class RealtimeHub {
     const variables = request.variables && typeof request.variables === 'object' ? request.variables : {};
     const coerced = getVariableValues(this.executor.schema, prepared.operation.variableDefinitions ?? [], variables);
     if (coerced.errors) {
+      this.log(`appsync: rejected subscription ${id}: ${coerced.errors.map((error) => error.message).join('; ')}`);
       send(connection, { type: 'error', id, payload: { errors: coerced.errors.map((error) => plainError('ValidationError', error.message)) } });
       return;
     }

@@ -188,7 +188,7 @@ function referencesApi(apiId: unknown, apiLogicalId: string): boolean {
   return logicalIdOf(apiId, ['ApiId']) === apiLogicalId || (apiId as any)?.Ref === apiLogicalId;
 }
 
-/** The logical id in `{ "Fn::GetAtt": [id, attribute] }` for one of the attributes, or in `{ "Ref": id }`. */
+/** Returns the logical id in `{ "Fn::GetAtt": [id, attribute] }` when the attribute is one of `attributes`. */
 function logicalIdOf(value: unknown, attributes: string[]): string | undefined {
   const getAtt = (value as any)?.['Fn::GetAtt'];
   if (Array.isArray(getAtt) && attributes.includes(getAtt[1])) {
@@ -201,7 +201,7 @@ function logicalIdOf(value: unknown, attributes: string[]): string | undefined {
   return undefined;
 }
 
-/** A string property, or the text of an `Fn::Join` whose parts are all strings. */
+/** Returns a string property, or the text of an `Fn::Join` whose parts are all strings. */
 function literalString(value: unknown): string | undefined {
   if (typeof value === 'string') {
     return value;

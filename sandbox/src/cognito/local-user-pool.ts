@@ -144,7 +144,7 @@ export class LocalUserPool {
 
   /**
    * Verifies an ID or access token: signature, key id, expiry, issuer, audience and `token_use`.
-   * Returns its claims or throws a `NotAuthorizedException` that says what failed.
+   * Returns its claims or throws a `NotAuthorizedException` that names the failed check.
    */
   public verify(token: string): TokenClaims {
     const parts = token.split('.');
@@ -177,7 +177,7 @@ export class LocalUserPool {
     return claims;
   }
 
-  /** The pool's public signing keys as a JSON Web Key Set, as `/.well-known/jwks.json` serves it. */
+  /** Returns the pool's public signing keys as a JSON Web Key Set, as `/.well-known/jwks.json` serves it. */
   public jwks(): { keys: JsonWebKey[] } {
     const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.keyId, alg: 'RS256', use: 'sig' }] };
