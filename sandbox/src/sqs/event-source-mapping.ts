@@ -84,7 +84,7 @@ export class EventSourceMappingPoller {
   private start(batch: ReceivedMessage[]): void {
     const records = batch.map((received) => lambdaRecord(this.queue, received));
     // The invocation starts after this batch counts as running, so a poll that the function
-    // triggers (by sending to the queue) sees the concurrency limit.
+    // triggers by sending to the queue stays within the concurrency limit.
     const run = Promise.resolve().then(() => this.process(records));
     this.running.add(run);
     void run.finally(() => {
