@@ -1,8 +1,13 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { LocalEventsEndpoint } from '../../sandbox/src/events/local-events-endpoint';
 import { LocalFirehoseEndpoint } from '../../sandbox/src/firehose/local-firehose-endpoint';
 import { LocalWorkflow } from '../../sandbox/src/stepfunctions/local-workflow';
@@ -425,5 +430,42 @@ describe('READING rules wiring', () => {
 
   test('rejects a second evaluateAutomationRules', () => {
     expect(() => telemetry.evaluateAutomationRules(rules)).toThrow(/already evaluates automation rules, so remove the second evaluateAutomationRules call/);
+  });
+
+  test('reports no cdk-nag findings', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'reading-rules-nag-'));
+    const app = new App({ outdir, context: { '@aws-cdk/core:validationReportJson': true } });
+    const nagStack = new Stack(app, 'Nag');
+    const key = new kms.Key(nagStack, 'Key', { enableKeyRotation: true });
+    const nagRegistry = new DeviceRegistry(nagStack, 'Registry', { encryptionKey: key });
+    const nagBus = new PlatformEventBus(nagStack, 'Events');
+    const nagAuth = new PlatformAuth(nagStack, 'Auth');
+    const nagApi = new PlatformApi(nagStack, 'Api', { userPool: nagAuth.userPool, registry: nagRegistry, encryptionKey: key });
+    const nagStorage = new PlatformStorage(nagStack, 'Storage', { encryptionKey: key });
+    const nagRules = new AutomationRules(nagStack, 'Rules', { api: nagApi, registry: nagRegistry, encryptionKey: key });
+    const nagTelemetry = new TelemetryPipeline(nagStack, 'Telemetry', {
+      registry: nagRegistry, eventBus: nagBus.eventBus, archiveBucket: nagStorage.archiveBucket, encryptionKey: key,
+    });
+    nagTelemetry.evaluateAutomationRules(nagRules);
+    new AnomalyResponseWorkflow(nagStack, 'AnomalyResponse', { registry: nagRegistry, eventBus: nagBus.eventBus, rules: nagRules, api: nagApi, encryptionKey: key });
+    new sqs.Queue(nagStack, 'Unencrypted', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+    try {
+      app.synth();
+    } catch (error) {
+      // A plugin with findings makes synth throw after it writes the report, which is read below.
+      if (!fs.existsSync(path.join(outdir, 'validation-report.json'))) {
+        throw error;
+      }
+    }
+
+    const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+    const findings = (report.pluginReports as any[])
+      .filter((plugin) => /AwsSolutions|Serverless/.test(plugin.pluginName))
+      .flatMap((plugin) => plugin.violations.flatMap((violation: any) => violation.violatingConstructs
+        .map((construct: any) => `${violation.ruleName} ${construct.constructPath}`)));
+    // The queue that breaks the rules shows that the packs ran and reported into this report.
+    expect(findings).toContain('AwsSolutions-SQS3 Nag/Unencrypted/Resource');
+    expect(findings.filter((finding: string) => / Nag\/(Telemetry|AnomalyResponse|Rules)\//.test(finding))).toEqual([]);
   });
 });
