@@ -14,7 +14,9 @@ import { secretValue } from '../workflows/private/secrets';
 const logger = new Logger();
 const tables = registryTablesFromEnv();
 const db = documentClient();
-const stepFunctions = new SFNClient({});
+// StartSyncExecution goes to the `sync-` host of the Step Functions endpoint. A custom endpoint
+// (AWS_ENDPOINT_URL_SFN, such as the local sandbox's) serves every call on its own host.
+const stepFunctions = new SFNClient(process.env.AWS_ENDPOINT_URL_SFN ? { disableHostPrefix: true } : {});
 const s3 = new S3Client(process.env.AWS_ENDPOINT_URL_S3 ? { forcePathStyle: true } : {});
 const lambda = new LambdaClient({});
 
