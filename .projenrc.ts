@@ -90,11 +90,12 @@ project.eslint?.allowDevDeps('src/iot/private/**');
 project.eslint?.allowDevDeps('sandbox/**');
 
 // Minify handler bundles: smaller assets start faster. projen's Lambda bundling options do not
-// expose esbuild's --minify, so the generated bundle tasks get it here.
+// expose esbuild's --minify, so the generated bundle tasks get it here. --keep-names keeps class
+// names, because error names reach Step Functions Retry and Catch and API clients.
 for (const task of project.tasks.all) {
   const args = task.steps[0]?.execArgs;
   if (/^bundle:.+\.lambda$/.test(task.name) && args?.[0] === 'esbuild') {
-    task.reset(args.map((arg) => (arg.includes('*') ? `'${arg}'` : arg)).concat('--minify').join(' '));
+    task.reset(args.map((arg) => (arg.includes('*') ? `'${arg}'` : arg)).concat('--minify', '--keep-names').join(' '));
   }
 }
 
