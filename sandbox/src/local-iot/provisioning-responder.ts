@@ -9,12 +9,21 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalCa } from './local-ca';
 import type { LocalMqttBroker, ReceivedMessage } from './mqtt-broker';
+import { ProvisioningTemplateBody, ProvisioningTemplateError, RenderedProvisioning } from './provisioning-template';
 
 /** Decision of the pre-provisioning hook. */
 export interface ProvisioningHookResult {
   readonly allowProvisioning: boolean;
   /** Replaces template parameters, as a pre-provisioning hook Lambda can. */
   readonly parameterOverrides?: Record<string, string>;
+}
+
+/** What AWS IoT sends a pre-provisioning hook, besides the parameters. */
+export interface ProvisioningHookRequest {
+  readonly certificateId: string;
+  readonly certificatePem: string;
+  readonly clientId: string;
+  readonly templateArn?: string;
 }
 
 /** A thing registered by RegisterThing. */
@@ -24,15 +33,21 @@ export interface ThingRegisteredEvent {
   readonly certificatePem: string;
   readonly parameters: Record<string, string>;
   readonly clientId: string;
+  /** The rendered template, when the responder has one. */
+  readonly provisioning?: RenderedProvisioning;
 }
 
 export interface ProvisioningResponderOptions {
   /** Name of the provisioning template in the RegisterThing topic. */
   readonly templateName: string;
-  /** Thing name = prefix + SerialNumber. */
+  /** Thing name = prefix + SerialNumber, unless `template` is given. */
   readonly thingNamePrefix: string;
+  /** Template body whose thing, groups, attributes and policies RegisterThing applies. */
+  readonly template?: ProvisioningTemplateBody;
+  /** ARN passed to the hook as `templateArn`. */
+  readonly templateArn?: string;
   /** Pre-provisioning hook. Omitted: every request with a valid SerialNumber is allowed. */
-  readonly hook?: (parameters: Record<string, string>) => Promise<ProvisioningHookResult>;
+  readonly hook?: (parameters: Record<string, string>, request: ProvisioningHookRequest) => Promise<ProvisioningHookResult>;
   readonly onThingRegistered?: (event: ThingRegisteredEvent) => void | Promise<void>;
   /** Lifetime of an ownership token in milliseconds. Default one hour, as in AWS IoT. */
   readonly ownershipTokenTtlMs?: number;
@@ -166,7 +181,19 @@ export class ProvisioningResponder {
     for (const [key, value] of Object.entries(rawParameters as Record<string, unknown>)) {
       if (typeof value === 'string') parameters[key] = value;
     }
-    const decision = this.options.hook ? await this.options.hook({ ...parameters }) : { allowProvisioning: true };
+    const hookRequest: ProvisioningHookRequest = {
+      certificateId: pending.certificateId,
+      certificatePem: pending.certificatePem,
+      clientId: message.clientId,
+      templateArn: this.options.templateArn,
+    };
+    let decision: ProvisioningHookResult;
+    try {
+      decision = this.options.hook ? await this.options.hook({ ...parameters }, hookRequest) : { allowProvisioning: true };
+    } catch (error) {
+      // AWS IoT rejects the request when the hook fails or times out.
+      return this.reject(message, 500, 'InternalFailure', `the pre-provisioning hook failed: ${(error as Error).message}`);
+    }
     if (!decision.allowProvisioning) {
       return this.reject(message, 403, 'AccessDenied', 'the pre-provisioning hook denied this device');
     }
@@ -177,15 +204,27 @@ export class ProvisioningResponder {
       return this.reject(message, 400, 'InvalidParameters', `SerialNumber ${String(serial)} does not match ${serialPattern}`);
     }
 
+    let provisioning: RenderedProvisioning | undefined;
+    try {
+      provisioning = this.options.template?.render(finalParameters, pending.certificateId);
+    } catch (error) {
+      if (error instanceof ProvisioningTemplateError) {
+        return this.reject(message, 400, 'InvalidParameters', error.message);
+      }
+      throw error;
+    }
+
     this.tokens.delete(token); /* an ownership token is single-use */
-    const thingName = `${this.options.thingNamePrefix}${serial}`;
-    await this.reply(message, 'accepted', { deviceConfiguration: {}, thingName });
+    const thingName = provisioning?.thingName ?? `${this.options.thingNamePrefix}${serial}`;
+    // The thing is registered before the device hears about it, so its first connect finds it.
     await this.options.onThingRegistered?.({
       thingName,
       certificateId: pending.certificateId,
       certificatePem: pending.certificatePem,
       parameters: finalParameters,
       clientId: message.clientId,
+      provisioning,
     });
+    await this.reply(message, 'accepted', { deviceConfiguration: provisioning?.deviceConfiguration ?? {}, thingName });
   }
 }
