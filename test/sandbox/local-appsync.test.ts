@@ -10,6 +10,8 @@ import { SmartHomePlatform } from '../../src';
 import { DeviceUpdatePublisher } from '../../src/workflows/private/device-updates';
 
 const PASSWORD = 'Correct-Horse-7';
+const ACCESS_KEY_ID = 'AKIALOCALTEST000001';
+const SECRET_ACCESS_KEY = 'local-test-secret';
 
 const ON_DEVICE_UPDATE = `subscription Updates($deviceId: ID) {
   onDeviceUpdate(deviceId: $deviceId) { deviceId ownerId kind at state { deviceId online relays { id state } } }
@@ -96,6 +98,7 @@ describe('LocalAppSyncServer', () => {
     server = await LocalAppSyncServer.start({
       template,
       userPool: cognito.userPool,
+      iamCredentials: { [ACCESS_KEY_ID]: SECRET_ACCESS_KEY },
       invokeLambda: async (functionLogicalId, event: any) => {
         invocations.push({ functionLogicalId, event });
         const canned = cannedResults[event.field];
@@ -107,8 +110,8 @@ describe('LocalAppSyncServer', () => {
     });
     alice = await clientFor('alice@example.com', ['users']);
     bob = await clientFor('bob@example.com', ['users']);
-    process.env.AWS_ACCESS_KEY_ID = 'AKIALOCALTEST000001';
-    process.env.AWS_SECRET_ACCESS_KEY = 'local-test-secret';
+    process.env.AWS_ACCESS_KEY_ID = ACCESS_KEY_ID;
+    process.env.AWS_SECRET_ACCESS_KEY = SECRET_ACCESS_KEY;
   });
 
   afterEach(() => {
@@ -337,6 +340,16 @@ describe('LocalAppSyncServer', () => {
 
     expect(error.status).toBe(401);
     expect(error.errors[0].message).toContain('SigV4 Authorization header is malformed');
+  });
+
+  test('rejects a SigV4 signature with a wrong secret', async () => {
+    process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
+    const outcome = await new DeviceUpdatePublisher(server.graphqlUrl)
+      .publish({ deviceId: 'sh-1', ownerId: alice.sub, kind: 'state', at: 13 })
+      .then(() => undefined, (error: Error) => error);
+    process.env.AWS_SECRET_ACCESS_KEY = SECRET_ACCESS_KEY;
+
+    expect(outcome?.message).toMatch(/HTTP 401.*signature we calculated does not match/);
   });
 
   test('rejects a resolver on a DynamoDB data source', async () => {

@@ -30,6 +30,12 @@ export interface LocalAppSyncOptions {
   readonly accountId?: string;
   /** Interval of `ka` messages on real-time connections, in milliseconds. @default 60000 */
   readonly keepAliveIntervalMs?: number;
+  /**
+   * Secret access keys by access key id of the IAM callers, such as the credentials given to
+   * the local Lambda handlers. With them, SigV4 signatures of POST /graphql are verified.
+   * @default - signatures are checked for form only
+   */
+  readonly iamCredentials?: Record<string, string>;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -54,6 +60,7 @@ export class LocalAppSyncServer {
       userPool: options.userPool,
       userPoolDefaultAction: api.userPoolDefaultAction,
       accountId: options.accountId ?? '000000000000',
+      iamCredentials: options.iamCredentials,
     };
     const server = new LocalAppSyncServer(executor, authentication, log, options.keepAliveIntervalMs ?? 60_000);
     await new Promise<void>((resolve, reject) => {
@@ -135,9 +142,11 @@ export class LocalAppSyncServer {
     }
 
     const headers = normalizeHeaders(request.headers);
+    const rawBody = await readBody(request);
     let caller: RequestIdentity;
     try {
-      caller = authenticate(headers, request.socket.remoteAddress ?? '127.0.0.1', this.authentication);
+      const signedRequest = { method: 'POST', url: request.url ?? '/graphql', headers, body: rawBody ?? '' };
+      caller = authenticate(headers, request.socket.remoteAddress ?? '127.0.0.1', this.authentication, signedRequest);
     } catch (error) {
       if (error instanceof AuthenticationError) {
         this.log(`appsync: rejected request: ${error.message}`);
@@ -147,7 +156,7 @@ export class LocalAppSyncServer {
       throw error;
     }
 
-    const body = await readJsonBody(request);
+    const body = parseJsonBody(rawBody);
     if ('error' in body) {
       this.log(`appsync: rejected request: ${body.error}`);
       sendJson(response, 400, { errors: [plainError('MalformedHttpRequestException', body.error)] });
@@ -213,18 +222,26 @@ function sendJson(response: ServerResponse, status: number, body: { errors?: (Ap
   response.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' }).end(text);
 }
 
-async function readJsonBody(request: IncomingMessage): Promise<{ value: Record<string, any> } | { error: string }> {
+/** Reads the request body, or returns undefined when it exceeds MAX_BODY_BYTES. */
+async function readBody(request: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
     if (size > MAX_BODY_BYTES) {
-      return { error: `The request body exceeds ${MAX_BODY_BYTES} bytes.` };
+      return undefined;
     }
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJsonBody(body: string | undefined): { value: Record<string, any> } | { error: string } {
+  if (body === undefined) {
+    return { error: `The request body exceeds ${MAX_BODY_BYTES} bytes.` };
+  }
   try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const value = JSON.parse(body);
     if (isObject(value)) {
       return { value };
     }

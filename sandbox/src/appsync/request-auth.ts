@@ -1,4 +1,5 @@
 import { AuthMode, Caller } from './appsync-schema';
+import { checkSigV4Signature, parseSigV4Authorization, SignedRequest } from './sigv4';
 import { CognitoError, LocalUserPool } from '../cognito/local-user-pool';
 
 /** The authenticated caller of a request, with the `ctx.identity` that resolvers receive. */
@@ -18,16 +19,22 @@ export interface AuthenticationOptions {
   readonly userPoolDefaultAction: 'ALLOW' | 'DENY';
   /** Account id reported in `ctx.identity.accountId` of IAM callers. */
   readonly accountId: string;
+  /** Secret access keys by access key id; with them, SigV4 signatures of HTTP requests are verified. */
+  readonly iamCredentials?: Record<string, string>;
 }
-
-const SIGV4_PATTERN = /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([^/\s,]+)\/([^/\s,]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
 
 /**
  * Authenticates a request by its headers (names in lower case), as AppSync does: a SigV4
  * `AWS4-HMAC-SHA256` Authorization header is an IAM caller, any other value is a Cognito
- * token, verified with the user pool.
+ * token, verified with the user pool. `signedRequest` is the HTTP request that a SigV4
+ * signature covers, so it can be verified.
  */
-export function authenticate(headers: Record<string, string | undefined>, sourceIp: string, options: AuthenticationOptions): RequestIdentity {
+export function authenticate(
+  headers: Record<string, string | undefined>,
+  sourceIp: string,
+  options: AuthenticationOptions,
+  signedRequest?: SignedRequest,
+): RequestIdentity {
   const authorization = headers.authorization;
   if (!authorization) {
     throw new AuthenticationError('Valid authorization header not provided.');
@@ -36,7 +43,7 @@ export function authenticate(headers: Record<string, string | undefined>, source
     if (!options.modes.includes('AWS_IAM')) {
       throw new AuthenticationError('The API does not accept IAM (SigV4) authorization.');
     }
-    return iamIdentity(authorization, headers, sourceIp, options.accountId);
+    return iamIdentity(authorization, headers, sourceIp, options, signedRequest);
   }
   if (!options.modes.includes('AMAZON_COGNITO_USER_POOLS')) {
     throw new AuthenticationError('The API does not accept Cognito user pool tokens.');
@@ -67,26 +74,45 @@ export function authenticate(headers: Record<string, string | undefined>, source
 }
 
 /**
- * Reads the caller of a SigV4-signed request from its Authorization header.
- * NOTE: the signature is checked for form only, not verified, because the local server does not
- * know the caller's secret key; any well-formed signature for service `appsync` is accepted, and
- * `userArn` is a placeholder built from the access key id.
+ * Reads the caller of a SigV4-signed request from its Authorization header, and verifies the
+ * signature of an HTTP request when `iamCredentials` has the caller's key.
+ * NOTE: without `iamCredentials`, and for real-time connections and start messages always, the
+ * signature is checked for form only, so any well-formed signature for service `appsync` is
+ * accepted. IAM policies are not evaluated, and `userArn` is a placeholder built from the
+ * access key id.
  */
-function iamIdentity(authorization: string, headers: Record<string, string | undefined>, sourceIp: string, accountId: string): RequestIdentity {
-  const match = SIGV4_PATTERN.exec(authorization);
-  if (!match) {
+function iamIdentity(
+  authorization: string,
+  headers: Record<string, string | undefined>,
+  sourceIp: string,
+  options: AuthenticationOptions,
+  signedRequest: SignedRequest | undefined,
+): RequestIdentity {
+  const parsed = parseSigV4Authorization(authorization);
+  if (!parsed) {
     throw new AuthenticationError('The SigV4 Authorization header is malformed; expected AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/appsync/aws4_request, SignedHeaders=..., Signature=<64 hex digits>.');
   }
-  const [, accessKeyId, , , service, signedHeaders] = match;
+  const { accessKeyId, service, signedHeaders } = parsed;
   if (service !== 'appsync') {
     throw new AuthenticationError(`The request is signed for service '${service}'; sign it for 'appsync'.`);
   }
   if (!headers['x-amz-date']) {
     throw new AuthenticationError('The SigV4-signed request has no X-Amz-Date header.');
   }
-  if (!signedHeaders.split(';').includes('host')) {
+  if (!signedHeaders.includes('host')) {
     throw new AuthenticationError('The SigV4 signature does not cover the host header.');
   }
+  if (options.iamCredentials && signedRequest) {
+    const secretAccessKey = options.iamCredentials[accessKeyId];
+    if (secretAccessKey === undefined) {
+      throw new AuthenticationError(`The security token included in the request is invalid: access key '${accessKeyId}' is not in the server's iamCredentials.`);
+    }
+    const failure = checkSigV4Signature(signedRequest, parsed, secretAccessKey);
+    if (failure) {
+      throw new AuthenticationError(failure);
+    }
+  }
+  const accountId = options.accountId;
   return {
     mode: 'AWS_IAM',
     groups: [],
