@@ -9,6 +9,9 @@ export interface LocalEvent {
   readonly source: string;
   readonly detailType: string;
   readonly detail: any;
+  /** ISO 8601 time of the entry, or of its arrival when the entry has none. */
+  readonly time?: string;
+  readonly resources?: string[];
 }
 
 /** Largest number of entries in one PutEvents request, as EventBridge allows. */
@@ -32,6 +35,10 @@ export class LocalEventsEndpoint {
 
   /** Events that PutEvents accepted, in order. */
   public readonly events: LocalEvent[] = [];
+  /** Called for each accepted event, after it is recorded; the sandbox routes events to rules here. */
+  public onEvent: (event: LocalEvent) => void = () => undefined;
+  /** Whether accepted events are kept in `events`; long sandbox runs turn this off. */
+  public recordEvents = true;
   private failingRequests = 0;
   private readonly server: Server;
 
@@ -93,7 +100,17 @@ export class LocalEventsEndpoint {
         return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON.' };
       }
       const eventId = randomUUID();
-      this.events.push({ eventId, eventBusName: entry.EventBusName ?? 'default', source: entry.Source, detailType: entry.DetailType, detail });
+      const event: LocalEvent = {
+        eventId,
+        eventBusName: entry.EventBusName ?? 'default',
+        source: entry.Source,
+        detailType: entry.DetailType,
+        detail,
+        time: entry.Time ? new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time).toISOString() : new Date().toISOString(),
+        resources: entry.Resources ?? [],
+      };
+      if (this.recordEvents) this.events.push(event);
+      this.onEvent(event);
       return { EventId: eventId };
     });
     const failed = results.filter((result) => 'ErrorCode' in result).length;

@@ -33,7 +33,17 @@ export interface BrokerAuthorizer {
 }
 
 /** A publish received from a client, after authorization. */
+/** A client that connected or disconnected. */
+export interface ConnectionEvent {
+  readonly clientId: string;
+  readonly certificateId?: string;
+  /** For disconnects: CLIENT_INITIATED_DISCONNECT or CONNECTION_LOST, as AWS IoT lifecycle events name them. */
+  readonly reason?: string;
+}
+
 export interface ReceivedMessage {
+  /** SHA-256 of the sender's certificate in lower-case hex, as AWS IoT names certificates. */
+  readonly certificateId?: string;
   readonly topic: string;
   readonly payload: Buffer;
   readonly qos: 0 | 1 | 2;
@@ -48,6 +58,11 @@ export interface LocalMqttBrokerOptions {
   /** TCP port; 0 (the default) picks a free port. */
   readonly port?: number;
   readonly authorizer?: BrokerAuthorizer;
+}
+
+function certificateIdOfClient(client: Client): string | undefined {
+  const fingerprint = identityOf(client).certificateFingerprint256;
+  return fingerprint?.replace(/:/g, '').toLowerCase();
 }
 
 function identityOf(client: Client): ClientIdentity {
@@ -78,12 +93,15 @@ export class LocalMqttBroker {
   private server: tls.Server | undefined;
   private readonly sockets = new Set<tls.TLSSocket>();
   private readonly listeners = new Set<(message: ReceivedMessage) => void>();
+  private readonly connectListeners = new Set<(client: ConnectionEvent) => void>();
+  private readonly disconnectListeners = new Set<(client: ConnectionEvent) => void>();
   /** Replies addressed to one client, keyed by their payload buffer (aedes keeps that reference). */
   private readonly targets = new WeakMap<Buffer, string>();
   /** Identity of each client, read from its certificate on the first delivery and reused after. */
   private readonly identities = new WeakMap<Client, ClientIdentity>();
 
   private constructor(private readonly aedes: Aedes, private readonly authorizer: BrokerAuthorizer) {
+    this.watchConnections(aedes);
     aedes.authenticate = (client, _username, _password, done) => {
       Promise.resolve(this.authorizer.authenticate?.(identityOf(client)) ?? true).then(
         (allowed) => done(null, allowed),
@@ -116,11 +134,41 @@ export class LocalMqttBroker {
           payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
           qos: packet.qos,
           clientId: client.id,
+          certificateId: certificateIdOfClient(client),
         };
         for (const listener of this.listeners) listener(message);
       }
       done(null);
     };
+  }
+
+  private watchConnections(aedes: Aedes): void {
+    aedes.on('client', (client) => {
+      const event: ConnectionEvent = { clientId: client.id, certificateId: certificateIdOfClient(client) };
+      for (const listener of this.connectListeners) listener(event);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      // aedes sets _disconnected only when the client sent a DISCONNECT packet.
+      const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+      const event: ConnectionEvent = {
+        clientId: client.id,
+        certificateId: certificateIdOfClient(client),
+        reason: clean ? 'CLIENT_INITIATED_DISCONNECT' : 'CONNECTION_LOST',
+      };
+      for (const listener of this.disconnectListeners) listener(event);
+    });
+  }
+
+  /** Registers a listener for each client that connects and passes authentication. */
+  public onClientConnected(listener: (client: ConnectionEvent) => void): () => void {
+    this.connectListeners.add(listener);
+    return () => this.connectListeners.delete(listener);
+  }
+
+  /** Registers a listener for each authenticated client that disconnects or loses its connection. */
+  public onClientDisconnected(listener: (client: ConnectionEvent) => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
   }
 
   /** Registers a listener for every publish a client sends; returns a function that removes it. */
