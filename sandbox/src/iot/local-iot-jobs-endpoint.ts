@@ -51,7 +51,7 @@ export interface LocalExecutionChange {
 
 /** A request that the endpoint received. */
 export interface LocalIotRequest {
-  readonly operation: 'CreateJob' | 'DescribeJob' | 'CancelJob' | 'ListJobExecutionsForJob' | 'ListThingsInThingGroup';
+  readonly operation: 'CreateJob' | 'DescribeJob' | 'CancelJob' | 'ListJobExecutionsForJob' | 'ListThingsInThingGroup' | 'DescribeThing';
   readonly path: string;
   readonly query: Record<string, string>;
   readonly body: any;
@@ -87,6 +87,12 @@ export class LocalIotJobsEndpoint {
     });
     return endpoint;
   }
+
+  /**
+   * Answers DescribeThing (`GET /things/{name}`) with the response body, or undefined when the
+   * thing does not exist; the sandbox connects its thing registry here. By default no thing exists.
+   */
+  public describeThing: (thingName: string) => Record<string, unknown> | undefined = () => undefined;
 
   /** Requests in order of arrival. */
   public readonly requests: LocalIotRequest[] = [];
@@ -214,6 +220,18 @@ export class LocalIotJobsEndpoint {
         return;
       }
       send(200, page(things, query));
+      return;
+    }
+    if (segments[0] === 'things' && segments.length === 2 && method === 'GET') {
+      if (record('DescribeThing')) {
+        return;
+      }
+      const thing = this.describeThing(segments[1]);
+      if (!thing) {
+        fail(404, 'ResourceNotFoundException', `Thing ${segments[1]} cannot be found.`);
+        return;
+      }
+      send(200, thing);
       return;
     }
     if (segments[0] !== 'jobs' || segments.length < 2) {

@@ -127,7 +127,8 @@ export class LocalIotJobsMqtt {
     }
     const [, thingName, operation] = match;
     const request = parseRequest(message.payload);
-    const clientToken = typeof request.body?.clientToken === 'string' ? request.body.clientToken : undefined;
+    const requestToken = (request.body as { clientToken?: unknown } | undefined)?.clientToken;
+    const clientToken = typeof requestToken === 'string' ? requestToken : undefined;
     try {
       if (!THING_NAME_PATTERN.test(thingName)) {
         throw new JobsRequestError('InvalidTopic', `Thing name '${thingName}' does not match [a-zA-Z0-9:_-]{1,128}.`);
