@@ -33,13 +33,21 @@ export class LocalDynamoDb {
    * Creates every AWS::DynamoDB::Table of a template, named after its logical id, with its keys,
    * indexes and TTL attribute. Returns the names of the tables created.
    */
-  public async createTablesFromTemplate(template: { Resources: Record<string, { Type: string; Properties?: any }> }): Promise<string[]> {
+  public async createTablesFromTemplate(
+    template: { Resources: Record<string, { Type: string; Properties?: any }> },
+    options: { ignoreExisting?: boolean } = {},
+  ): Promise<string[]> {
     const created: string[] = [];
     for (const [logicalId, resource] of Object.entries(template.Resources)) {
       if (resource.Type !== 'AWS::DynamoDB::Table') {
         continue;
       }
-      await this.client.send(new CreateTableCommand(tableInput(logicalId, resource.Properties)));
+      try {
+        await this.client.send(new CreateTableCommand(tableInput(logicalId, resource.Properties)));
+      } catch (error) {
+        // A persisted folder keeps the tables of an earlier run.
+        if (!(options.ignoreExisting && (error as Error).name === 'ResourceInUseException')) throw error;
+      }
       // dynalite has no UpdateTimeToLive, so the TTL attribute is only recorded here.
       // NOTE: expired items stay in dynalite; handlers must compare expiry times themselves,
       // which they do because DynamoDB also deletes expired items only eventually.

@@ -30,6 +30,8 @@ export class LocalStepFunctionsEndpoint {
   private readonly server: Server;
   private readonly workflows = new Map<string, LocalWorkflow>();
   private readonly executions = new Map<string, ExecutionRecord>();
+  /** Called when an execution ends; the sandbox logs failed executions here. */
+  public onExecutionEnded: (executionArn: string, result: LocalExecution) => void = () => undefined;
 
   private constructor(private readonly taskTokens: TaskTokens) {
     this.server = createServer((request, response) => {
@@ -54,6 +56,20 @@ export class LocalStepFunctionsEndpoint {
   /** Executions started through this endpoint, by execution ARN. */
   public execution(executionArn: string): { done: Promise<LocalExecution>; result?: LocalExecution } | undefined {
     return this.executions.get(executionArn);
+  }
+
+  /**
+   * Starts an execution of a registered workflow, as StartExecution does, and returns its ARN;
+   * the sandbox's EventBridge targets call this.
+   */
+  public startExecution(stateMachineArn: string, input: unknown, name?: string): { executionArn: string; done: Promise<LocalExecution> } {
+    const record = this.start({ stateMachineArn, input: JSON.stringify(input ?? {}), name });
+    return { executionArn: record.executionArn, done: record.done };
+  }
+
+  /** Executions started so far, in order of start. */
+  public allExecutions(): { executionArn: string; startDate: number; result?: LocalExecution }[] {
+    return [...this.executions.values()];
   }
 
   /** Waits until every execution started so far has ended. */
@@ -83,6 +99,7 @@ export class LocalStepFunctionsEndpoint {
       startDate: Date.now(),
       done: workflow.run(JSON.parse(input), name).then((result) => {
         record.result = result;
+        this.onExecutionEnded(executionArn, result);
         return result;
       }),
     };

@@ -23,6 +23,8 @@ export interface LocalWorkflowOptions {
   readonly services?: Record<string, ServiceIntegration>;
   /** Registry of task tokens for `.waitForTaskToken` states. */
   readonly taskTokens?: TaskTokens;
+  /** Milliseconds that every Wait state waits instead of its own duration. Default: as defined. */
+  readonly waitTimeOverrideMs?: number;
 }
 
 /** Outcome of one local execution. */
@@ -70,7 +72,7 @@ export class LocalWorkflow {
 
     const startTime = new Date().toISOString();
     const execution = this.machine.run(input as any, {
-      overrides: { taskResourceLocalHandlers: overrides as any },
+      overrides: { taskResourceLocalHandlers: overrides as any, waitTimeOverrides: this.waitTimeOverrides() },
       context: {
         Execution: {
           Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${this.options.stateMachineLogicalId}:${executionName}`,
@@ -106,6 +108,14 @@ export class LocalWorkflow {
     }
   }
 
+  private waitTimeOverrides(): Record<string, number> | undefined {
+    if (this.options.waitTimeOverrideMs === undefined) {
+      return undefined;
+    }
+    const names = collectStates(this.definition).filter(([, state]) => state.Type === 'Wait').map(([name]) => name);
+    return Object.fromEntries(names.map((name) => [name, this.options.waitTimeOverrideMs!]));
+  }
+
   private async runTask(state: Record<string, any>, input: any, token: string): Promise<unknown> {
     const resource = String(state.Resource);
     if (!resource.startsWith(INTEGRATION_PREFIX)) {
@@ -131,6 +141,16 @@ export class LocalWorkflow {
     }
     return service(input);
   }
+}
+
+function collectStates(definition: Record<string, any>): [string, Record<string, any>][] {
+  const found: [string, Record<string, any>][] = [];
+  for (const [name, state] of Object.entries(definition.States ?? {}) as [string, Record<string, any>][]) {
+    found.push([name, state]);
+    for (const branch of state.Branches ?? []) found.push(...collectStates(branch));
+    if (state.ItemProcessor ?? state.Iterator) found.push(...collectStates(state.ItemProcessor ?? state.Iterator));
+  }
+  return found;
 }
 
 function collectTaskStates(definition: Record<string, any>, found = new Map<string, Record<string, any>>()): Map<string, Record<string, any>> {
