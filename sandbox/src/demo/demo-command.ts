@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { assemblyFolder, parseOptions, REPOSITORY_ROOT } from '../cli';
+import { VirtualEsp32 } from '../devices/virtual-esp32';
+import { Sandbox, SandboxUser } from '../sandbox';
+import { DemoStory } from './demo-story';
+
+const HELP = `Usage: smart-home-sandbox demo [options]
+
+Starts the sandbox from a cloud assembly, starts three virtual ESP32s (the firmware's host build)
+and plays the end-to-end story, printing a timeline. Exits 0 only when every step passed.
+
+Options:
+  --assembly DIR   cloud assembly folder (default: examples/app/cdk.out of this repository)
+  --app COMMAND    synthesize this CDK app first instead
+  --stage NAME     stage of the platform stack (default: dev)
+  --data-dir DIR   certificates, device flash and logs (default: ./.sandbox-demo, emptied first)
+  --json FILE      write the report {"steps":[{"name","passed","ms","detail"}]} to FILE`;
+
+export async function demo(argv: string[]): Promise<number> {
+  const values = parseOptions(argv, {
+    assembly: { type: 'string' },
+    app: { type: 'string' },
+    stage: { type: 'string' },
+    'data-dir': { type: 'string' },
+    json: { type: 'string' },
+  }, HELP);
+
+  if (!VirtualEsp32.available()) {
+    console.error('The virtual ESP32 (firmware/build/virtual-esp32) is missing. Build it with `npm run firmware:test`, or run `npm run demo`, which builds it.');
+    return 1;
+  }
+  const dataDirectory = resolve(values['data-dir'] ?? '.sandbox-demo');
+  rmSync(dataDirectory, { recursive: true, force: true });
+  mkdirSync(dataDirectory, { recursive: true });
+  const logFile = join(dataDirectory, 'sandbox.log');
+  const users: SandboxUser[] = ['alice', 'bob', 'operator'].map((username) => ({
+    username,
+    password: `Demo-${randomBytes(9).toString('base64url')}1!`,
+    groups: username === 'operator' ? ['admins'] : [],
+  }));
+
+  console.log('Starting the sandbox ...');
+  const sandbox = await Sandbox.start({
+    assembly: assemblyFolder({ assembly: values.assembly ?? (values.app ? undefined : join(REPOSITORY_ROOT, 'examples', 'app', 'cdk.out')), app: values.app }, dataDirectory),
+    stage: values.stage ?? 'dev',
+    dataDirectory,
+    users,
+    allowedSerials: ['SH-0001', 'SH-0002'],
+    waitStateMs: 2_000,
+    visibilityTimeoutScale: 0.1,
+    log: (line) => appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`),
+    functionLog: (functionName, line) => appendFileSync(join(dataDirectory, 'functions.log'), `${functionName} ${line}\n`),
+  });
+  console.log(`Sandbox for ${sandbox.endpoints.stackName} running: MQTT ${sandbox.endpoints.mqtt.host}:${sandbox.endpoints.mqtt.port}, GraphQL ${sandbox.endpoints.graphqlUrl}`);
+  console.log(`Logs: ${logFile}, ${join(dataDirectory, 'functions.log')}\n`);
+
+  const story = new DemoStory({ sandbox, users, print: (line) => console.log(line) });
+  let steps;
+  try {
+    steps = await story.play();
+  } finally {
+    await story.stop();
+    await sandbox.stop();
+  }
+
+  const passed = steps.filter((step) => step.passed).length;
+  console.log(`\n${passed} of ${steps.length} steps passed.`);
+  if (values.json) {
+    writeFileSync(resolve(values.json), JSON.stringify({ steps }, null, 2));
+    console.log(`Report written to ${resolve(values.json)}`);
+  }
+  return passed === steps.length ? 0 : 1;
+}
