@@ -179,11 +179,11 @@ describe('LocalAppSyncServer', () => {
     }]);
   });
 
-  test('returns a Lambda error with its errorType', async () => {
+  test('returns a Lambda error as Lambda:Unhandled', async () => {
     const error = await captureError(alice.client.request('{ getDeviceUi(deviceId: "sh-9") { deviceId } }'));
 
     expect(error.errors).toHaveLength(1);
-    expect(error.errors[0].errorType).toBe('DeviceNotFoundError');
+    expect(error.errors[0].errorType).toBe('Lambda:Unhandled');
     expect(error.errors[0].message).toContain("Device 'sh-9'");
     expect(error.errors[0].path).toEqual(['getDeviceUi']);
   });

@@ -236,11 +236,13 @@ export class AppSyncExecutor {
     try {
       ctx.result = await this.invokeLambda(dataSource.functionLogicalId, request.payload ?? null);
     } catch (error) {
-      // NOTE: the error type is the Lambda errorType (the error's name, as the Node.js runtime
-      // reports it), which the platform's resolvers pass on with util.error.
+      // NOTE: AppSync sets ctx.error.type to 'Lambda:Unhandled' for an error that the function
+      // throws, whatever its Lambda errorType, as reported in aws/aws-appsync-community#209 and
+      // aws-amplify/amplify-cli#9378 for resolvers that call util.error(ctx.error.message,
+      // ctx.error.type). The AppSync documentation does not state it, so the log keeps the name.
       const failure = error as Error & { errorType?: string };
-      ctx.error = { message: failure.message, type: failure.errorType ?? (failure.name && failure.name !== 'Error' ? failure.name : 'Lambda:Unhandled') };
-      this.log(`appsync: ${dataSource.functionLogicalId} failed for ${step.logicalId}: ${ctx.error.type}: ${ctx.error.message}`);
+      ctx.error = { message: failure.message, type: 'Lambda:Unhandled' };
+      this.log(`appsync: ${dataSource.functionLogicalId} failed for ${step.logicalId} with ${failure.errorType ?? failure.name}: ${failure.message}`);
     }
   }
 

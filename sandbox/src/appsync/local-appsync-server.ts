@@ -18,10 +18,10 @@ export interface LocalAppSyncOptions {
   readonly userPool: LocalUserPool;
   /**
    * Invokes a function of the template by its logical id with the payload of an `Invoke`
-   * request. It resolves with the function's result, or rejects with an error whose `name`
-   * (or `errorType`) is the Lambda errorType, such as `NotAuthorizedError`.
+   * request. It resolves with the function's result, or rejects with the function's error,
+   * which resolvers receive as `ctx.error` with the error's message and type 'Lambda:Unhandled'.
    */
-  invokeLambda: InvokeLambda;
+  readonly invokeLambda: InvokeLambda;
   /** @default 0, any free port */
   readonly port?: number;
   /** Receives one line per start, stop, rejected request, subscription change and resolver failure. */
