@@ -2,6 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { once } from 'node:events';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { getIntrospectionQuery } from 'graphql';
 import { WebSocket } from 'ws';
 import { AppSyncClient, GraphQlRequestError, SubscriptionHandle } from '../../sandbox/src/appsync/appsync-client';
 import { LocalAppSyncServer } from '../../sandbox/src/appsync/local-appsync-server';
@@ -156,6 +157,36 @@ describe('LocalAppSyncServer', () => {
     });
     expect(claims.exp - claims.iat).toBe(3600);
     expect(accessClaims).toMatchObject({ token_use: 'access', client_id: cognito.userPool.clientId, username: 'alice@example.com' });
+  });
+
+  test('answers introspection and __typename', async () => {
+    const data = await alice.client.request<any>('{ __schema { queryType { name } } me { __typename id } }');
+    const introspection = await alice.client.request<any>(getIntrospectionQuery());
+
+    expect(data.__schema.queryType.name).toBe('Query');
+    expect(data.me.__typename).toBe('User');
+    expect(introspection.__schema.types.map((type: { name: string }) => type.name)).toContain('AWSTimestamp');
+  });
+
+  test('rejects a query deeper than QueryDepthLimit', async () => {
+    const modified = JSON.parse(JSON.stringify(template));
+    const api = Object.values<any>(modified.Resources).find((resource) => resource.Type === 'AWS::AppSync::GraphQLApi');
+    api.Properties.QueryDepthLimit = 2;
+    const shallow = await LocalAppSyncServer.start({ template: modified, userPool: cognito.userPool, invokeLambda: async () => ({ items: [] }) });
+    const { IdToken } = cognito.userPool.initiateAuth('alice@example.com', PASSWORD);
+    const client = new AppSyncClient({ graphqlUrl: shallow.graphqlUrl, realtimeUrl: shallow.realtimeUrl, token: IdToken });
+
+    let allowed: any;
+    let error: GraphQlRequestError;
+    try {
+      allowed = await client.request('{ getMyDevices { nextToken } }');
+      error = await captureError(client.request('{ getMyDevices { items { id } } }'));
+    } finally {
+      await shallow.stop();
+    }
+
+    expect(allowed.getMyDevices).toEqual({ nextToken: null });
+    expect(error.errors[0].message).toContain('exceeds the API\'s QueryDepthLimit of 2');
   });
 
   test('rejects a wrong password with NotAuthorizedException', async () => {

@@ -324,6 +324,11 @@ function selectionDepth(selectionSet: SelectionSetNode, fragments: Record<string
   let depth = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
+      // NOTE: introspection fields are left out of the depth, so that GraphQL tools can read
+      // the schema. Whether AppSync's QueryDepthLimit counts them is not documented.
+      if (selection.name.value.startsWith('__')) {
+        continue;
+      }
       depth = Math.max(depth, 1 + (selection.selectionSet ? selectionDepth(selection.selectionSet, fragments, visiting) : 0));
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       depth = Math.max(depth, selectionDepth(selection.selectionSet, fragments, visiting));
