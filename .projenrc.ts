@@ -64,8 +64,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     jestConfig: {
       testTimeout: 60_000,
       // The virtual device test needs the firmware's host build; test:device runs it after
-      // firmware:test, so that `projen build` works on a machine without the C toolchain.
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/firmware/', '<rootDir>/.scratch/', '<rootDir>/examples/app/cdk.out/'],
+      // firmware:test, so that `projen build` works on a machine without the C toolchain. The
+      // end-to-end tests need the synthesized example app and that build too; test:e2e runs them.
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/firmware/', '<rootDir>/test/e2e/', '<rootDir>/.scratch/', '<rootDir>/examples/app/cdk.out/'],
     },
   },
 
@@ -123,6 +124,16 @@ project.addTask('firmware:test', {
 project.addTask('test:device', {
   description: 'Run the virtual ESP32 against a local TLS MQTT broker (needs npm run firmware:test first)',
   exec: "jest --coverage=false --testPathIgnorePatterns=/node_modules/ --roots='<rootDir>/test/firmware'",
+});
+project.addTask('test:e2e', {
+  description: 'Run the end-to-end tests through the local sandbox (needs firmware:test and synth:example first)',
+  exec: "jest --coverage=false --runInBand --testPathIgnorePatterns=/node_modules/ --roots='<rootDir>/test/e2e'",
+  receiveArgs: true,
+});
+project.addTask('sandbox', {
+  description: 'Run the smart-home-sandbox CLI (up, demo, device, load); pass its arguments after --',
+  exec: 'node sandbox/bin/smart-home-sandbox.js',
+  receiveArgs: true,
 });
 project.addTask('bench', {
   description: 'Measure the platform\'s figures next to their baselines (medians of BENCH_RUNS runs); --json FILE writes them as JSON',

@@ -96,10 +96,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
     const endpoints = sandbox.endpoints;
     const token = await signIn(endpoints.cognitoUrl, endpoints.userPoolClientId, 'load', password);
     const client = new PlatformClient('load', new AppSyncClient({ graphqlUrl: endpoints.graphqlUrl, realtimeUrl: endpoints.realtimeUrl, token }));
-    const claimToken = await client.createClaimToken();
     const serials = Array.from({ length: options.devices }, (_, index) => `LOAD-${String(index + 1).padStart(5, '0')}`);
     await allowSerials(sandbox, serials);
-    for (const serial of serials) {
+    // A claim token links one device, so each device gets its own.
+    const claimTokens: string[] = [];
+    await inBatches(serials, options.provisioningConcurrency, async () => {
+      claimTokens.push(await client.createClaimToken());
+    });
+    for (const [index, serial] of serials.entries()) {
+      const claimToken = claimTokens[index];
       simulated.push(SimulatedDevice.fromFiles({
         serial,
         mqttHost: endpoints.mqtt.host,

@@ -137,7 +137,16 @@ export class SimulatedDevice {
     this.client = undefined;
   }
 
-  private async publish(topic: string, body: unknown): Promise<void> {
+  /** The device certificate and key that provisioning returned. */
+  public credentials(): { certificatePem: string; privateKeyPem: string } {
+    if (!this.certificatePem || !this.privateKeyPem) {
+      throw new Error(`Device ${this.thingName} is not provisioned; call provision() first.`);
+    }
+    return { certificatePem: this.certificatePem, privateKeyPem: this.privateKeyPem };
+  }
+
+  /** Publishes a JSON message with QoS 1 on the device's connection. */
+  public async publish(topic: string, body: unknown): Promise<void> {
     if (!this.client) throw new Error(`Device ${this.thingName} is offline.`);
     await this.client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
   }
