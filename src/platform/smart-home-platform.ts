@@ -263,6 +263,7 @@ export class SmartHomePlatform extends Construct {
       rules: this.automationRules,
       ...statefulProps,
     });
+    this.telemetry.evaluateAutomationRules(this.automationRules);
 
     this.monitoring = new PlatformMonitoring(this, 'Monitoring', {
       encryptionKey: this.encryptionKey,
