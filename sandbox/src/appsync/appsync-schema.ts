@@ -130,8 +130,9 @@ export interface Caller {
 }
 
 /**
- * AppSync's field authorization with several modes: the auth directives on a field apply;
- * without any, those on its type apply; without any there, only the API's default mode does.
+ * AppSync's field authorization with several modes. The auth directives on a field apply. A
+ * field without them takes those of its type, and where the type has none, only the API's
+ * default mode is allowed.
  * A Cognito directive with `cognito_groups` also requires membership in one of the groups.
  * With the user pool's default action DENY, a field without directives is denied to Cognito
  * users unless `@aws_auth` names one of their groups.

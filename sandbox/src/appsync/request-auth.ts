@@ -7,12 +7,12 @@ export interface RequestIdentity extends Caller {
   readonly identity: Record<string, unknown>;
 }
 
-/** A request whose Authorization header is missing or invalid; AppSync answers HTTP 401. */
+/** Error of a request whose Authorization header is missing or invalid, which AppSync rejects with HTTP 401. */
 export class AuthenticationError extends Error {
   public readonly errorType = 'UnauthorizedException';
 }
 
-/** What authenticate needs to know about the API. */
+/** Settings of the API that authenticate applies. */
 export interface AuthenticationOptions {
   readonly modes: AuthMode[];
   readonly userPool: LocalUserPool;
@@ -133,7 +133,11 @@ function iamIdentity(
 export function normalizeHeaders(headers: Record<string, unknown>): Record<string, string | undefined> {
   const normalized: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(headers)) {
-    normalized[name.toLowerCase()] = Array.isArray(value) ? String(value[0]) : value === undefined ? undefined : String(value);
+    if (Array.isArray(value)) {
+      normalized[name.toLowerCase()] = String(value[0]);
+    } else if (value !== undefined) {
+      normalized[name.toLowerCase()] = String(value);
+    }
   }
   return normalized;
 }

@@ -58,7 +58,11 @@ export function checkSigV4Signature(
   const canonicalHeaders = authorization.signedHeaders
     .map((name) => `${name}:${(request.headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`)
     .join('');
-  const payloadHash = request.headers['x-amz-content-sha256'] ?? sha256Hex(request.body);
+  const payloadHash = sha256Hex(request.body);
+  const declaredHash = request.headers['x-amz-content-sha256'];
+  if (declaredHash !== undefined && declaredHash !== payloadHash) {
+    return `X-Amz-Content-SHA256 '${declaredHash}' is not the SHA-256 of the request body.`;
+  }
   const canonicalRequest = [
     request.method,
     canonicalPath(path),
@@ -91,9 +95,19 @@ function canonicalQuery(query: string): string {
   }
   return query.split('&')
     .map((pair) => pair.split('=').map((part) => encodeRfc3986(decodeURIComponent(part.replace(/\+/g, ' ')))))
-    .sort(([a, aValue = ''], [b, bValue = '']) => (a === b ? aValue.localeCompare(bValue) : a < b ? -1 : 1))
+    .sort(compareByteOrder)
     .map(([name, value = '']) => `${name}=${value}`)
     .join('&');
+}
+
+/** Orders encoded query parameters by name, then value, in code-point order as SigV4 requires. */
+function compareByteOrder([name, value = '']: string[], [otherName, otherValue = '']: string[]): number {
+  const left = `${name}\u0000${value}`;
+  const right = `${otherName}\u0000${otherValue}`;
+  if (left === right) {
+    return 0;
+  }
+  return left < right ? -1 : 1;
 }
 
 function encodeRfc3986(value: string): string {
