@@ -15,6 +15,21 @@ const project = new awscdk.AwsCdkConstructLibrary({
   projenrcTs: true,
   minNodeVersion: '20.0.0',
 
+  // jsii-pacmak builds these bindings with python3, Maven and Go. There is no .NET target: the
+  // .NET SDK is not in Debian 12's archive, so neither this machine nor CI can build it.
+  publishToPypi: {
+    distName: 'cdk-smart-home',
+    module: 'cdk_smart_home',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdksmarthome',
+    mavenGroupId: 'io.github.cdk-smart-home',
+    mavenArtifactId: 'cdk-smart-home',
+  },
+  publishToGo: {
+    moduleName: 'github.com/cdk-smart-home/cdk-smart-home-go',
+  },
+
   // Handlers are bundled into assets/ when the library is built, so an app that installs the
   // package needs neither esbuild nor Docker to synthesize.
   lambdaAutoDiscover: true,
@@ -76,6 +91,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/firmware/build',
     '/firmware/build-*',
     '/.scratch',
+    '/.venv-python-test',
   ],
 });
 
