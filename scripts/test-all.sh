@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh machine. It installs npm packages, Debian packages
 # and the Python linters. Then it runs the firmware host tests and fuzzing, the library build
 # with its jest suite and the virtual ESP32 test. Last come the example app's template checks,
-# the packed-library check and the firmware size build.
+# the end-to-end tests through the local sandbox, the packed-library check and the firmware
+# size build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ step "example app: synthesize, cfn-lint, checkov"
 npx projen synth:example
 npx projen lint:templates
 
+step "end-to-end through the local sandbox: the demo story, isolation, delivery guarantees"
+JEST_JUNIT_OUTPUT_NAME=e2e-junit.xml npx projen test:e2e
+
 step "packed library in a scratch CDK app"
 bash scripts/check-package.sh
 
@@ -31,4 +35,4 @@ step "firmware size for rv32imc"
 npx projen firmware:size
 
 step "summary"
-node scripts/summarize-tests.js test-reports/junit.xml test-reports/device-junit.xml
+node scripts/summarize-tests.js test-reports/junit.xml test-reports/device-junit.xml test-reports/e2e-junit.xml
