@@ -5,15 +5,25 @@ import { checkSigV4Signature, parseSigV4Authorization } from '../../sandbox/src/
 const CREDENTIALS = { accessKeyId: 'AKIALOCALTEST000002', secretAccessKey: 'local-sigv4-secret' };
 const SIGNED_AT = new Date('2026-12-05T00:00:00Z');
 
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') {
+    return data;
+  }
+  if (data instanceof ArrayBuffer) {
+    return new Uint8Array(data);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 class Sha256 {
   private readonly hash;
 
-  constructor(secret?: Uint8Array | string) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
   }
 
-  public update(data: Uint8Array | string): void {
-    this.hash.update(data);
+  public update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
   }
 
   public async digest(): Promise<Uint8Array> {
