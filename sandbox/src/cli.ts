@@ -13,12 +13,15 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, { summary: string; run: () => Promise<Command> }> = {
-  up: { summary: 'start the sandbox and print its endpoints and demo credentials', run: async () => (require('./commands/up') as typeof import('./commands/up')).up },
-  demo: { summary: 'synthesize the example app, start the sandbox and play the end-to-end story', run: async () => (require('./demo/demo-command') as typeof import('./demo/demo-command')).demo },
-  device: { summary: 'start virtual ESP32 devices against a running sandbox', run: async () => (require('./commands/device') as typeof import('./commands/device')).device },
-  load: { summary: 'measure provisioning, onboarding and relay round trips with simulated devices', run: async () => (require('./commands/load') as typeof import('./commands/load')).load },
+// Each command module is loaded when it runs, so `--help` does not load the sandbox.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, { summary: string; load: () => Command }> = {
+  up: { summary: 'start the sandbox and print its endpoints and demo credentials', load: () => require('./commands/up').up },
+  demo: { summary: 'start the sandbox for the example app and play the end-to-end story', load: () => require('./demo/demo-command').demo },
+  device: { summary: 'start virtual ESP32 devices against a running sandbox', load: () => require('./commands/device').device },
+  load: { summary: 'measure provisioning, onboarding and relay round trips with simulated devices', load: () => require('./commands/load').load },
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(8)} ${command.summary}`);
@@ -81,7 +84,7 @@ export async function runCli(argv: string[]): Promise<number> {
     console.error(`Unknown command '${name}'.\n\n${usage()}`);
     return 2;
   }
-  return (await command.run())(rest);
+  return command.load()(rest);
 }
 
 if (require.main === module) {

@@ -6,9 +6,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { LocalAppSyncServer } from './appsync/local-appsync-server';
 import { AssemblyStack, readAssemblyStacks, selectPlatformStack } from './assembly/cloud-assembly';
 import { InventoryEntry, inventoryOf } from './assembly/inventory';
-import { LocalAppSyncServer } from './appsync/local-appsync-server';
 import { LocalCognitoEndpoint } from './cognito/local-cognito-endpoint';
 import type { LocalUserPool } from './cognito/local-user-pool';
 import { LocalDynamoDb } from './dynamodb/local-dynamodb';
@@ -21,6 +21,7 @@ import { LocalThingRegistry } from './iot/local-thing-registry';
 import { LocalKmsEndpoint } from './kms/local-kms-endpoint';
 import { LocalLambdaEndpoint } from './lambda/local-lambda-endpoint';
 import { LambdaInvocationError, LocalLambdaRuntime } from './lambda/local-lambda-runtime';
+import { LocalIotCore } from './local-iot-core';
 import { localResolver } from './local-references';
 import { LocalS3Endpoint } from './s3/local-s3-endpoint';
 import { LocalSecretsEndpoint } from './secrets/local-secrets-endpoint';
@@ -29,7 +30,6 @@ import { LOCAL_ACCOUNT, LOCAL_REGION, localReference } from './stepfunctions/def
 import { LocalStepFunctionsEndpoint } from './stepfunctions/local-sfn-endpoint';
 import { LocalWorkflow } from './stepfunctions/local-workflow';
 import { TaskTokens } from './stepfunctions/task-tokens';
-import { LocalIotCore } from './local-iot-core';
 
 /** A user of the local user pool, created at start. */
 export interface SandboxUser {
@@ -261,7 +261,11 @@ export class Sandbox {
     this.registerFunctions();
     this.sqs = LocalSqs.fromTemplate(template, { visibilityTimeoutScale: this.options.visibilityTimeoutScale ?? 1, log: this.log });
     for (const mapping of eventSourceMappingsFromTemplate(template)) {
-      this.sqs.addEventSourceMapping({ ...mapping, queue: mapping.queueLogicalId, invoke: (event: unknown) => this.runtime.invoke(mapping.functionLogicalId, event) });
+      this.sqs.addEventSourceMapping({
+        ...mapping,
+        queue: mapping.queueLogicalId,
+        invoke: (event: unknown) => this.runtime.invoke(mapping.functionLogicalId, event),
+      });
     }
     this.registerWorkflows();
     this.eventRouter = new LocalEventRouter(template, {

@@ -53,7 +53,13 @@ export function readAssemblyStacks(assemblyDirectory: string, stage?: string): A
   return stacks;
 }
 
-function readStack(directory: string, artifactId: string, artifact: ManifestArtifact, artifacts: Record<string, ManifestArtifact>, stage: string | undefined): AssemblyStack {
+function readStack(
+  directory: string,
+  artifactId: string,
+  artifact: ManifestArtifact,
+  artifacts: Record<string, ManifestArtifact>,
+  stage: string | undefined,
+): AssemblyStack {
   const templateFile = join(directory, String(artifact.properties?.templateFile));
   const template = JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate;
   const assetPaths = new Map<string, string>();

@@ -168,7 +168,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
       commands: options.commands,
       commandDevices: options.commandDevices,
       roundTripsPerSecond: round(latencies.length / commandSeconds),
-      latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? 0 },
+      latencyMs: {
+        p50: percentile(latencies, 50),
+        p95: percentile(latencies, 95),
+        p99: percentile(latencies, 99),
+        max: latencies[latencies.length - 1] ?? 0,
+      },
       failedCommands: failed,
       rssMb: round(memory.rss / 1024 / 1024),
       heapUsedMb: round(memory.heapUsed / 1024 / 1024),

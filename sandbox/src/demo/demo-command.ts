@@ -20,11 +20,11 @@ Options:
 
 export async function demo(argv: string[]): Promise<number> {
   const values = parseOptions(argv, {
-    assembly: { type: 'string' },
-    app: { type: 'string' },
-    stage: { type: 'string' },
+    'assembly': { type: 'string' },
+    'app': { type: 'string' },
+    'stage': { type: 'string' },
     'data-dir': { type: 'string' },
-    json: { type: 'string' },
+    'json': { type: 'string' },
   }, HELP);
 
   if (!VirtualEsp32.available()) {

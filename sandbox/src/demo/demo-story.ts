@@ -190,7 +190,9 @@ export class DemoStory {
   private async isolation(): Promise<string> {
     const { alice, bob, devices } = this.state;
     const [aliceIds, bobIds] = await Promise.all([alice.myDeviceIds(), bob.myDeviceIds()]);
-    if (JSON.stringify(aliceIds) !== JSON.stringify([devices.alice.thingName]) || JSON.stringify(bobIds) !== JSON.stringify([devices.bob.thingName])) {
+    const aliceIsolated = JSON.stringify(aliceIds) === JSON.stringify([devices.alice.thingName]);
+    const isolated = aliceIsolated && JSON.stringify(bobIds) === JSON.stringify([devices.bob.thingName]);
+    if (!isolated) {
       throw new Error(`getMyDevices: alice ${JSON.stringify(aliceIds)}, bob ${JSON.stringify(bobIds)}`);
     }
     const refusals: string[] = [];

@@ -115,8 +115,10 @@ export class PlatformClient {
 export class UpdateWatch {
   public readonly updates: any[] = [];
   public ended = false;
-  public close: () => void = () => undefined;
   private waiters: (() => void)[] = [];
+
+  /** Ends the subscription; set by the client that opened it. */
+  public close: () => void = () => undefined;
 
   public add(update: any): void {
     this.updates.push(update);

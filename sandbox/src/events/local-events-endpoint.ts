@@ -35,12 +35,11 @@ export class LocalEventsEndpoint {
 
   /** Events that PutEvents accepted, in order. */
   public readonly events: LocalEvent[] = [];
-  /** Called for each accepted event, after it is recorded; the sandbox routes events to rules here. */
-  public onEvent: (event: LocalEvent) => void = () => undefined;
   /** Whether accepted events are kept in `events`; long sandbox runs turn this off. */
   public recordEvents = true;
   private failingRequests = 0;
   private readonly server: Server;
+
 
   private constructor() {
     this.server = createServer((request, response) => {
@@ -58,6 +57,9 @@ export class LocalEventsEndpoint {
       });
     });
   }
+
+  /** Called for each accepted event, after it is recorded; the sandbox routes events to rules here. */
+  public onEvent: (event: LocalEvent) => void = () => undefined;
 
   /** Endpoint URL for AWS SDK clients. */
   public get url(): string {

@@ -88,25 +88,16 @@ export class LocalIotJobsEndpoint {
     return endpoint;
   }
 
-  /**
-   * Answers DescribeThing (`GET /things/{name}`) with the response body, or undefined when the
-   * thing does not exist; the sandbox connects its thing registry here. By default no thing exists.
-   */
-  public describeThing: (thingName: string) => Record<string, unknown> | undefined = () => undefined;
 
   /** Requests in order of arrival. */
   public readonly requests: LocalIotRequest[] = [];
-  /**
-   * Called before each DescribeJob response, with the job and how many DescribeJob calls it
-   * has received, this one included. Tests move executions here to play a rollout forward.
-   */
-  public onDescribeJob: (job: LocalJob, describeCount: number) => void = () => undefined;
   private readonly jobsById = new Map<string, LocalJob>();
   private readonly describeCounts = new Map<string, number>();
   private readonly thingGroups = new Map<string, string[]>();
   private readonly changeListeners = new Set<(change: LocalExecutionChange) => void>();
   private readonly failures: { operation: LocalIotRequest['operation']; status: number; errorType: string; remaining: number }[] = [];
   private readonly server: Server;
+
 
   private constructor() {
     this.server = createServer((request, response) => {
@@ -115,6 +106,18 @@ export class LocalIotJobsEndpoint {
       request.on('end', () => this.handle(request, Buffer.concat(chunks).toString('utf8'), response));
     });
   }
+
+  /**
+   * Called before each DescribeJob response, with the job and how many DescribeJob calls it
+   * has received, this one included. Tests move executions here to play a rollout forward.
+   */
+  public onDescribeJob: (job: LocalJob, describeCount: number) => void = () => undefined;
+
+  /**
+   * Answers DescribeThing (`GET /things/{name}`) with the response body, or undefined when the
+   * thing does not exist; the sandbox connects its thing registry here. By default no thing exists.
+   */
+  public describeThing: (thingName: string) => Record<string, unknown> | undefined = () => undefined;
 
   /** Endpoint URL for AWS SDK clients. */
   public get url(): string {
@@ -286,7 +289,12 @@ export class LocalIotJobsEndpoint {
     fail(404, 'UnknownOperationException', `The local endpoint does not support ${method} ${url.pathname}.`);
   }
 
-  private createJob(jobId: string, body: Record<string, any>, send: (status: number, payload: unknown) => void, fail: (status: number, type: string, message: string) => void): void {
+  private createJob(
+    jobId: string,
+    body: Record<string, any>,
+    send: (status: number, payload: unknown) => void,
+    fail: (status: number, type: string, message: string) => void,
+  ): void {
     if (this.jobsById.has(jobId)) {
       fail(409, 'ResourceAlreadyExistsException', `Job ${jobId} already exists.`);
       return;

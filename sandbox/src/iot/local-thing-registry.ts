@@ -20,6 +20,15 @@ export interface LocalCertificate {
   thingName?: string;
 }
 
+/** What RegisterThing creates or replaces for one device. */
+export interface ThingRegistration {
+  readonly thingName: string;
+  readonly thingTypeName?: string;
+  readonly attributes: Record<string, string>;
+  readonly thingGroups: readonly string[];
+  readonly certificateId: string;
+}
+
 /**
  * Things, thing groups and certificates of the local IoT registry. The MQTT broker looks
  * certificates up here to find their policies and attached thing, and the IoT control-plane
@@ -39,7 +48,7 @@ export class LocalThingRegistry {
   }
 
   /** Creates or replaces a thing and attaches a certificate to it, as RegisterThing does. */
-  public registerThing(options: { thingName: string; thingTypeName?: string; attributes: Record<string, string>; thingGroups: readonly string[]; certificateId: string }): LocalThing {
+  public registerThing(options: ThingRegistration): LocalThing {
     const existing = this.things.get(options.thingName);
     const thing: LocalThing = existing ?? {
       thingName: options.thingName,

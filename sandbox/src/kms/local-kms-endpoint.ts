@@ -152,7 +152,9 @@ function inverse(value: bigint, modulus: bigint): bigint {
   // Fermat's little theorem: value^(m-2) mod m, because both moduli are prime.
   let result = 1n;
   let base = mod(value, modulus);
+  // eslint-disable-next-line no-bitwise -- square-and-multiply walks the exponent's bits
   for (let exponent = modulus - 2n; exponent > 0n; exponent >>= 1n) {
+    // eslint-disable-next-line no-bitwise -- square-and-multiply walks the exponent's bits
     if (exponent & 1n) {
       result = (result * base) % modulus;
     }
@@ -177,7 +179,9 @@ function add(first: Point | null, second: Point | null): Point | null {
 function multiply(scalar: bigint, point: Point): Point | null {
   let result: Point | null = null;
   let addend: Point | null = point;
+  // eslint-disable-next-line no-bitwise -- double-and-add walks the scalar's bits
   for (let rest = scalar; rest > 0n; rest >>= 1n) {
+    // eslint-disable-next-line no-bitwise -- double-and-add walks the scalar's bits
     if (rest & 1n) {
       result = add(result, addend);
     }
@@ -203,6 +207,7 @@ function derInteger(value: bigint): Buffer {
   let hex = value.toString(16);
   if (hex.length % 2) hex = `0${hex}`;
   let bytes = Buffer.from(hex, 'hex');
+  // eslint-disable-next-line no-bitwise -- DER integers with the top bit set need a leading zero byte
   if (bytes[0] & 0x80) {
     bytes = Buffer.concat([Buffer.from([0]), bytes]);
   }

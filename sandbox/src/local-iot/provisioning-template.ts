@@ -36,13 +36,19 @@ interface TemplateResource {
   readonly Properties?: Record<string, unknown>;
 }
 
+interface TemplateDocument {
+  readonly Parameters?: Record<string, TemplateParameter>;
+  readonly Resources?: Record<string, TemplateResource>;
+  readonly DeviceConfiguration?: Record<string, unknown>;
+}
+
 const SUPPORTED_RESOURCES = new Set(['AWS::IoT::Thing', 'AWS::IoT::Certificate', 'AWS::IoT::Policy']);
 const SUPPORTED_FUNCTIONS = new Set(['Ref', 'Fn::Join', 'Fn::Sub', 'Fn::Select', 'Fn::Split']);
 
 export class ProvisioningTemplateBody {
   /** Parses a template body, as the `TemplateBody` string of AWS::IoT::ProvisioningTemplate holds it. */
   public static parse(body: string): ProvisioningTemplateBody {
-    let document: { Parameters?: Record<string, TemplateParameter>; Resources?: Record<string, TemplateResource>; DeviceConfiguration?: Record<string, unknown> };
+    let document: TemplateDocument;
     try {
       document = JSON.parse(body);
     } catch (error) {

@@ -110,7 +110,14 @@ export class LocalS3Endpoint {
     sendError(response, 501, 'NotImplemented', `The local endpoint does not support ${request.method} on objects.`);
   }
 
-  private putObject(request: IncomingMessage, bucketName: string, bucket: Map<string, LocalS3Object>, key: string, raw: Buffer, response: ServerResponse): void {
+  private putObject(
+    request: IncomingMessage,
+    bucketName: string,
+    bucket: Map<string, LocalS3Object>,
+    key: string,
+    raw: Buffer,
+    response: ServerResponse,
+  ): void {
     if (request.headers['x-amz-copy-source'] !== undefined) {
       sendError(response, 501, 'NotImplemented', 'The local endpoint does not support CopyObject.');
       return;

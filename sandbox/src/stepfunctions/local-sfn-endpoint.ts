@@ -30,14 +30,16 @@ export class LocalStepFunctionsEndpoint {
   private readonly server: Server;
   private readonly workflows = new Map<string, LocalWorkflow>();
   private readonly executions = new Map<string, ExecutionRecord>();
-  /** Called when an execution ends; the sandbox logs failed executions here. */
-  public onExecutionEnded: (executionArn: string, result: LocalExecution) => void = () => undefined;
+
 
   private constructor(private readonly taskTokens: TaskTokens) {
     this.server = createServer((request, response) => {
       void this.handle(request, response);
     });
   }
+
+  /** Called when an execution ends; the sandbox logs failed executions here. */
+  public onExecutionEnded: (executionArn: string, result: LocalExecution) => void = () => undefined;
 
   /** Endpoint URL for AWS SDK clients. */
   public get url(): string {
