@@ -6,9 +6,9 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LocalIotJobsMqtt } from './iot/local-iot-jobs-mqtt';
 import { IotPolicy, loadIotPoliciesFromTemplate } from './iot-policy/iot-policy';
 import { createPolicyAuthorizer, PolicyDeniedEvent } from './iot-policy/policy-authorizer';
-import { LocalIotJobsMqtt } from './iot/local-iot-jobs-mqtt';
 import { LocalRulesEngine } from './iot-rules/local-rules-engine';
 import { LocalCa } from './local-iot/local-ca';
 import { LocalMqttBroker } from './local-iot/mqtt-broker';

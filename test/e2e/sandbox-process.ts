@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppSyncClient } from '../../sandbox/src/appsync/appsync-client';
-import type { SandboxEndpoints, SandboxUser } from '../../sandbox/src/sandbox';
 import { PlatformClient, signIn } from '../../sandbox/src/demo/platform-client';
 import { SimulatedDevice } from '../../sandbox/src/devices/device-simulator';
+import type { SandboxEndpoints, SandboxUser } from '../../sandbox/src/sandbox';
 
 export const REPOSITORY_ROOT = join(__dirname, '..', '..');
 const CLI = join(REPOSITORY_ROOT, 'sandbox', 'bin', 'smart-home-sandbox.js');

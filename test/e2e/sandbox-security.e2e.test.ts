@@ -2,11 +2,11 @@
  * End-to-end checks of isolation and delivery guarantees through the sandbox: the platform's
  * own IoT policies, resolvers and handlers, with simulated devices on a TLS MQTT connection.
  */
-import * as mqtt from 'mqtt';
 import { readFileSync } from 'node:fs';
+import * as mqtt from 'mqtt';
+import { RunningSandbox, startSandbox } from './sandbox-process';
 import { poll, PlatformClient } from '../../sandbox/src/demo/platform-client';
 import { SimulatedDevice } from '../../sandbox/src/devices/device-simulator';
-import { RunningSandbox, startSandbox } from './sandbox-process';
 
 jest.setTimeout(120_000);
 

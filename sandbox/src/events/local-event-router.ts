@@ -1,7 +1,7 @@
-import type { CfnTemplate } from '../assembly/cloud-assembly';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from '../stepfunctions/definition';
 import { matchesEventPattern, validateEventPattern } from './event-pattern';
 import type { LocalEvent } from './local-events-endpoint';
+import type { CfnTemplate } from '../assembly/cloud-assembly';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../stepfunctions/definition';
 
 /** What an EventBridge target does with a delivered event. */
 export interface EventTargetInvokers {

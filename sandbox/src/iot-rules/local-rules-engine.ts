@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { CfnTemplate } from '../assembly/cloud-assembly';
 import { IotSqlStatement } from './iot-sql';
+import type { CfnTemplate } from '../assembly/cloud-assembly';
 
 /** Where a rule action sends its message. */
 export interface RuleActionTargets {

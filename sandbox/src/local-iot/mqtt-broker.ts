@@ -4,8 +4,8 @@
  * authorizer, the seam where IoT policy enforcement plugs in; without one every authenticated
  * client may publish and subscribe to anything.
  */
-import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
 import { Aedes } from 'aedes';
 import type { Client } from 'aedes';
 import type { LocalCa } from './local-ca';
