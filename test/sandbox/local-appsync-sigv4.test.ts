@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { checkSigV4Signature, parseSigV4Authorization } from '../../sandbox/src/appsync/sigv4';
+import { checkSigV4Signature, parseSigV4Authorization, signSigV4 } from '../../sandbox/src/appsync/sigv4';
 
 const CREDENTIALS = { accessKeyId: 'AKIALOCALTEST000002', secretAccessKey: 'local-sigv4-secret' };
 const SIGNED_AT = new Date('2026-12-05T00:00:00Z');
@@ -78,5 +78,16 @@ describe('checkSigV4Signature', () => {
     const failure = checkSigV4Signature(request, authorization, CREDENTIALS.secretAccessKey, SIGNED_AT.getTime() + 16 * 60 * 1000);
 
     expect(failure).toContain('Signature expired');
+  });
+
+  test('accepts a request that signSigV4 signed', () => {
+    const request = { method: 'POST', url: '/graphql/connect', headers: { 'host': '127.0.0.1:4002', 'content-type': 'application/json' }, body: '{}' };
+
+    const headers = signSigV4(request, { ...CREDENTIALS, sessionToken: 'session' }, 'eu-central-1', 'appsync', SIGNED_AT);
+    const authorization = parseSigV4Authorization(headers.authorization)!;
+
+    expect(headers['x-amz-date']).toBe('20261205T000000Z');
+    expect(authorization.signedHeaders).toEqual(['content-type', 'host', 'x-amz-date', 'x-amz-security-token']);
+    expect(checkSigV4Signature({ ...request, headers }, authorization, CREDENTIALS.secretAccessKey, SIGNED_AT.getTime())).toBeUndefined();
   });
 });

@@ -383,6 +383,31 @@ describe('LocalAppSyncServer', () => {
     expect(outcome?.message).toMatch(/HTTP 401.*signature we calculated does not match/);
   });
 
+  test('authenticates IAM callers over HTTP and real-time', async () => {
+    const iam = new AppSyncClient({
+      graphqlUrl: server.graphqlUrl,
+      realtimeUrl: server.realtimeUrl,
+      iam: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    });
+
+    const published = await iam.request<any>('mutation { publishDeviceUpdate(input: { deviceId: "sh-3", ownerId: "x", kind: "state", at: 1 }) { deviceId } }');
+    const meError = await captureError(iam.request('{ me { id } }'));
+    const subscribeError = await captureError(iam.subscribe(ON_DEVICE_UPDATE, {}, () => undefined));
+
+    expect(published.publishDeviceUpdate).toEqual({ deviceId: 'sh-3' });
+    expect(meError.errors[0].errorType).toBe('Unauthorized');
+    expect(subscribeError.errors[0]).toMatchObject({ errorType: 'Unauthorized', message: 'Not Authorized to access onDeviceUpdate on type Subscription' });
+  });
+
+  test('rejects a real-time connection signed with a wrong secret', async () => {
+    const iam = new AppSyncClient({ graphqlUrl: server.graphqlUrl, realtimeUrl: server.realtimeUrl, iam: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: 'not-the-secret' } });
+
+    const error = await captureError(iam.subscribe(ON_DEVICE_UPDATE, {}, () => undefined));
+
+    expect(error.errors[0].errorType).toBe('UnauthorizedException');
+    expect(error.errors[0].message).toContain('signature we calculated does not match');
+  });
+
   test('rejects a resolver on a DynamoDB data source', async () => {
     const modified = JSON.parse(JSON.stringify(template));
     const [meResolverId] = Object.entries<any>(modified.Resources)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RawData, WebSocket } from 'ws';
+import { signSigV4, SigningCredentials } from './sigv4';
 
 /** Options of an AppSyncClient. */
 export interface AppSyncClientOptions {
@@ -7,8 +8,10 @@ export interface AppSyncClientOptions {
   readonly realtimeUrl: string;
   /** A Cognito ID or access token, sent as the Authorization header. */
   readonly token?: string;
-  /** Authorization headers to send instead of a token, such as those of a SigV4-signed request. */
+  /** Authorization headers to send instead of a token. */
   readonly authorization?: Record<string, string>;
+  /** IAM credentials that sign every request with SigV4, as an IAM caller of AppSync does. */
+  readonly iam?: SigningCredentials & { readonly region?: string };
   /** Maximum wait for connection_ack and start_ack, in milliseconds. @default 10000 */
   readonly timeoutMs?: number;
 }
@@ -45,16 +48,18 @@ export class AppSyncClient {
 
   /** Sends a query or mutation and returns its data; throws GraphQlRequestError when the response has errors. */
   public async request<T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const response = await fetch(this.options.graphqlUrl, {
+    const body = JSON.stringify({ query, variables });
+    const url = new URL(this.options.graphqlUrl);
+    const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...this.authorizationHeaders() },
-      body: JSON.stringify({ query, variables }),
+      headers: this.authorizationHeaders(`${url.pathname}${url.search}`, body, { 'content-type': 'application/json' }),
+      body,
     });
-    const body = await response.json() as { data?: T; errors?: GraphQlErrorEntry[] };
-    if (!response.ok || (body.errors && body.errors.length > 0)) {
-      throw new GraphQlRequestError(body.errors ?? [{ message: `HTTP ${response.status}` }], body.data, response.status);
+    const result = await response.json() as { data?: T; errors?: GraphQlErrorEntry[] };
+    if (!response.ok || (result.errors && result.errors.length > 0)) {
+      throw new GraphQlRequestError(result.errors ?? [{ message: `HTTP ${response.status}` }], result.data, response.status);
     }
-    return body.data as T;
+    return result.data as T;
   }
 
   /**
@@ -69,10 +74,14 @@ export class AppSyncClient {
     onData: (payload: { data: any; errors?: GraphQlErrorEntry[] }) => void,
     onEnd?: (error?: Error) => void,
   ): Promise<SubscriptionHandle> {
-    const host = new URL(this.options.graphqlUrl).host;
-    const authorization = { host, ...this.authorizationHeaders() };
+    // AppSync's IAM signing of real-time messages: the connection signs POST /graphql/connect
+    // with body {}, and a start message signs POST /graphql with its payload.data as body.
+    const realtimeHeaders = { 'accept': 'application/json, text/javascript', 'content-encoding': 'amz-1.0', 'content-type': 'application/json; charset=UTF-8' };
+    const data = JSON.stringify({ query, variables });
+    const connectionHeaders = this.authorizationHeaders('/graphql/connect', '{}', realtimeHeaders);
+    const authorization = this.authorizationHeaders('/graphql', data, realtimeHeaders);
     const url = new URL(this.options.realtimeUrl);
-    url.searchParams.set('header', Buffer.from(JSON.stringify(authorization)).toString('base64'));
+    url.searchParams.set('header', Buffer.from(JSON.stringify(connectionHeaders)).toString('base64'));
     url.searchParams.set('payload', Buffer.from('{}').toString('base64'));
     const webSocket = new WebSocket(url, 'graphql-ws');
     const id = randomUUID();
@@ -125,7 +134,7 @@ export class AppSyncClient {
             webSocket.send(JSON.stringify({
               id,
               type: 'start',
-              payload: { data: JSON.stringify({ query, variables }), extensions: { authorization } },
+              payload: { data, extensions: { authorization } },
             }));
             return;
           case 'start_ack':
@@ -157,10 +166,16 @@ export class AppSyncClient {
     });
   }
 
-  private authorizationHeaders(): Record<string, string> {
-    if (this.options.authorization) {
-      return { ...this.options.authorization };
+  /** Returns the headers of a request to the API's host, with its authorization for `path` and `body`. */
+  private authorizationHeaders(path: string, body: string, headers: Record<string, string>): Record<string, string> {
+    const host = new URL(this.options.graphqlUrl).host;
+    if (this.options.iam) {
+      const { region, ...credentials } = this.options.iam;
+      return signSigV4({ method: 'POST', url: path, headers: { ...headers, host }, body }, credentials, region ?? 'us-east-1', 'appsync');
     }
-    return this.options.token ? { Authorization: this.options.token } : {};
+    if (this.options.authorization) {
+      return { ...headers, host, ...this.options.authorization };
+    }
+    return this.options.token ? { ...headers, host, Authorization: this.options.token } : { ...headers, host };
   }
 }

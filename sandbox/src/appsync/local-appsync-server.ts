@@ -5,6 +5,7 @@ import { AppSyncError, AppSyncExecutor, InvokeLambda, plainError, rootFieldsOf }
 import { subscribedMutations } from './appsync-schema';
 import { RealtimeHub } from './realtime-hub';
 import { authenticate, AuthenticationError, AuthenticationOptions, normalizeHeaders, RequestIdentity } from './request-auth';
+import { SignedRequest } from './sigv4';
 import { readTemplateApi } from './template-api';
 import { LocalUserPool } from '../cognito/local-user-pool';
 
@@ -81,7 +82,9 @@ export class LocalAppSyncServer {
     private readonly log: (line: string) => void,
     keepAliveIntervalMs: number,
   ) {
-    this.hub = new RealtimeHub(executor, (headers, sourceIp) => authenticate(headers, sourceIp, authentication), log, keepAliveIntervalMs);
+    const authenticateRealtime = (headers: Record<string, string | undefined>, sourceIp: string, signedRequest: SignedRequest) =>
+      authenticate(headers, sourceIp, authentication, signedRequest);
+    this.hub = new RealtimeHub(executor, authenticateRealtime, log, keepAliveIntervalMs);
     this.webSockets = new WebSocketServer({
       noServer: true,
       handleProtocols: (protocols) => (protocols.has('graphql-ws') ? 'graphql-ws' : false),

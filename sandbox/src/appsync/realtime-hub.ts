@@ -3,6 +3,7 @@ import { RawData, WebSocket } from 'ws';
 import { AppSyncExecutor, Invalidation, plainError, rootFieldsOf } from './appsync-executor';
 import { AuthenticationError, normalizeHeaders, RequestIdentity } from './request-auth';
 import { matchesFilter, SubscriptionFilter } from './resolver-runtime';
+import { SignedRequest } from './sigv4';
 
 /** Maximum time, sent in connection_ack, that a client waits for a `ka` message before it closes the connection. */
 const CONNECTION_TIMEOUT_MS = 300_000;
@@ -27,14 +28,16 @@ interface Connection {
   keepAlive?: NodeJS.Timeout;
 }
 
-type Authenticate = (headers: Record<string, string | undefined>, sourceIp: string) => RequestIdentity;
+type Authenticate = (headers: Record<string, string | undefined>, sourceIp: string, signedRequest: SignedRequest) => RequestIdentity;
 
 /**
  * The server side of AppSync's real-time WebSocket protocol (subprotocol `graphql-ws`):
  * connection_init and connection_ack with connectionTimeoutMs, `ka` keep-alives, start with
  * the query in `payload.data` and headers in `payload.extensions.authorization`, start_ack,
  * data, error, stop and complete. The connection's `header` query parameter is authenticated
- * when the socket opens and each start message is authenticated again.
+ * when the socket opens and each start message is authenticated again. SigV4 signatures cover
+ * POST /graphql/connect with the `payload` parameter as body for the connection, and POST
+ * /graphql with `payload.data` as body for a start message, as AppSync defines them.
  */
 export class RealtimeHub {
   private readonly connections = new Set<Connection>();
@@ -50,7 +53,9 @@ export class RealtimeHub {
   public accept(webSocket: WebSocket, url: URL, sourceIp: string): void {
     const connection: Connection = { webSocket, subscriptions: new Map(), pending: new Set() };
     try {
-      this.authenticate(decodeHeaderParameter(url.searchParams.get('header')), sourceIp);
+      const headers = decodeHeaderParameter(url.searchParams.get('header'));
+      const body = Buffer.from(url.searchParams.get('payload') ?? '', 'base64').toString('utf8') || '{}';
+      this.authenticate(headers, sourceIp, { method: 'POST', url: '/graphql/connect', headers, body });
     } catch (error) {
       if (!(error instanceof AuthenticationError)) {
         throw error;
@@ -162,7 +167,8 @@ export class RealtimeHub {
 
     let caller: RequestIdentity;
     try {
-      caller = this.authenticate(normalizeHeaders(message.payload?.extensions?.authorization ?? {}), sourceIp);
+      const headers = normalizeHeaders(message.payload?.extensions?.authorization ?? {});
+      caller = this.authenticate(headers, sourceIp, { method: 'POST', url: '/graphql', headers, body: String(message.payload?.data ?? '') });
     } catch (error) {
       if (error instanceof AuthenticationError) {
         fail(error.errorType, error.message, { errorCode: 401 });

@@ -75,11 +75,10 @@ export function authenticate(
 
 /**
  * Reads the caller of a SigV4-signed request from its Authorization header, and verifies the
- * signature of an HTTP request when `iamCredentials` has the caller's key.
- * NOTE: without `iamCredentials`, and for real-time connections and start messages always, the
- * signature is checked for form only, so any well-formed signature for service `appsync` is
- * accepted. IAM policies are not evaluated, and `userArn` is a placeholder built from the
- * access key id.
+ * signature when `iamCredentials` is set.
+ * NOTE: without `iamCredentials`, the signature is checked for form only, so any well-formed
+ * signature for service `appsync` is accepted. IAM policies are never evaluated, and `userArn`
+ * is a placeholder built from the access key id.
  */
 function iamIdentity(
   authorization: string,

@@ -54,35 +54,82 @@ export function checkSigV4Signature(
     return `Signature expired: X-Amz-Date ${amzDate} is more than 15 minutes from the server time ${new Date(now).toISOString()}.`;
   }
 
+  const declaredHash = request.headers['x-amz-content-sha256'];
+  if (declaredHash !== undefined && declaredHash !== sha256Hex(request.body)) {
+    return `X-Amz-Content-SHA256 '${declaredHash}' is not the SHA-256 of the request body.`;
+  }
+  const expected = computeSignature(request, authorization, secretAccessKey);
+  if (!timingSafeEqual(expected, Buffer.from(authorization.signature, 'hex'))) {
+    return 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
+  }
+  return undefined;
+}
+
+/** AWS credentials that signSigV4 signs with. */
+export interface SigningCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/**
+ * Signs a request for a service with SigV4 in header form. Returns the headers to send:
+ * the request's headers plus X-Amz-Date, X-Amz-Security-Token (with a session token) and
+ * Authorization. The request's headers must include `host`.
+ */
+export function signSigV4(
+  request: SignedRequest,
+  credentials: SigningCredentials,
+  region: string,
+  service: string,
+  now = new Date(),
+): Record<string, string> {
+  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) {
+      headers[name.toLowerCase()] = value;
+    }
+  }
+  headers['x-amz-date'] = amzDate;
+  if (credentials.sessionToken) {
+    headers['x-amz-security-token'] = credentials.sessionToken;
+  }
+  const authorization: SigV4Authorization = {
+    accessKeyId: credentials.accessKeyId,
+    date: amzDate.slice(0, 8),
+    region,
+    service,
+    signedHeaders: Object.keys(headers).sort(),
+    signature: '',
+  };
+  const signature = computeSignature({ ...request, headers }, authorization, credentials.secretAccessKey).toString('hex');
+  const scope = `${authorization.date}/${region}/${service}/aws4_request`;
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${authorization.signedHeaders.join(';')}, Signature=${signature}`;
+  return headers;
+}
+
+function computeSignature(request: SignedRequest, authorization: SigV4Authorization, secretAccessKey: string): Buffer {
   const [path, query = ''] = request.url.split('?');
   const canonicalHeaders = authorization.signedHeaders
     .map((name) => `${name}:${(request.headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`)
     .join('');
-  const payloadHash = sha256Hex(request.body);
-  const declaredHash = request.headers['x-amz-content-sha256'];
-  if (declaredHash !== undefined && declaredHash !== payloadHash) {
-    return `X-Amz-Content-SHA256 '${declaredHash}' is not the SHA-256 of the request body.`;
-  }
   const canonicalRequest = [
     request.method,
     canonicalPath(path),
     canonicalQuery(query),
     canonicalHeaders,
     authorization.signedHeaders.join(';'),
-    payloadHash,
+    sha256Hex(request.body),
   ].join('\n');
   const scope = `${authorization.date}/${authorization.region}/${authorization.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', request.headers['x-amz-date'] ?? '', scope, sha256Hex(canonicalRequest)].join('\n');
 
   let key: Buffer = hmac(`AWS4${secretAccessKey}`, authorization.date);
   for (const part of [authorization.region, authorization.service, 'aws4_request']) {
     key = hmac(key, part);
   }
-  const expected = hmac(key, stringToSign);
-  if (!timingSafeEqual(expected, Buffer.from(authorization.signature, 'hex'))) {
-    return 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
-  }
-  return undefined;
+  return hmac(key, stringToSign);
 }
 
 function canonicalPath(path: string): string {
