@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import {
-  buildSchema, DirectiveNode, GraphQLError, GraphQLField, GraphQLNamedType, GraphQLObjectType, GraphQLScalarType,
+  buildSchema, DirectiveNode, GraphQLError, GraphQLField, GraphQLNamedType, GraphQLScalarType,
   GraphQLSchema, Kind, parse, valueFromASTUntyped, ValueNode,
 } from 'graphql';
 
@@ -186,13 +186,4 @@ export function subscribedMutations(field: GraphQLField<unknown, unknown>): stri
     return [];
   }
   return valueFromASTUntyped(argument.value) as string[];
-}
-
-/** Returns the root type of an operation kind, or throws when the schema has none. */
-export function rootTypeOf(schema: GraphQLSchema, operation: 'query' | 'mutation' | 'subscription'): GraphQLObjectType {
-  const type = schema.getRootType(operation as any);
-  if (!type) {
-    throw new GraphQLError(`The schema has no ${operation} type.`);
-  }
-  return type;
 }
