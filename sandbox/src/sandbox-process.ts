@@ -1,19 +1,20 @@
 /**
- * Starts `smart-home-sandbox up` as a child process for end-to-end tests. The sandbox runs in
- * its own process because its MQTT broker (aedes) is an ES module, which Jest cannot load.
+ * Starts `smart-home-sandbox up` as a child process, for end-to-end tests (Jest cannot load the
+ * MQTT broker, aedes, which is an ES module) and for `load`, which measures the sandbox
+ * process on its own.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppSyncClient } from '../../sandbox/src/appsync/appsync-client';
-import { PlatformClient, signIn } from '../../sandbox/src/demo/platform-client';
-import { SimulatedDevice } from '../../sandbox/src/devices/device-simulator';
-import type { SandboxEndpoints, SandboxUser } from '../../sandbox/src/sandbox';
+import { AppSyncClient } from './appsync/appsync-client';
+import { PlatformClient, signIn } from './demo/platform-client';
+import { SimulatedDevice } from './devices/device-simulator';
+import type { SandboxEndpoints, SandboxUser } from './sandbox';
 
 export const REPOSITORY_ROOT = join(__dirname, '..', '..');
 const CLI = join(REPOSITORY_ROOT, 'sandbox', 'bin', 'smart-home-sandbox.js');
-const ASSEMBLY = join(REPOSITORY_ROOT, 'examples', 'app', 'cdk.out');
+const EXAMPLE_ASSEMBLY = join(REPOSITORY_ROOT, 'examples', 'app', 'cdk.out');
 
 export interface RunningSandbox {
   readonly endpoints: SandboxEndpoints;
@@ -21,18 +22,33 @@ export interface RunningSandbox {
   readonly dataDirectory: string;
   /** Lines the sandbox wrote to stderr (its log). */
   readonly log: string[];
+  /** Process id of the sandbox. */
+  readonly pid: number;
   signIn(username: string): Promise<PlatformClient>;
   device(serial: string, claimToken?: string): SimulatedDevice;
-  stop(): Promise<void>;
+  /** Stops the sandbox with SIGTERM; its data folder is removed unless `keepData` is set. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Starts the sandbox for the example app's dev stage and waits for its ready line. */
-export async function startSandbox(options: { allowSerials: string[]; users?: string[] }): Promise<RunningSandbox> {
-  if (!existsSync(join(ASSEMBLY, 'manifest.json'))) {
-    throw new Error(`${ASSEMBLY} is missing: run 'npx projen bundle && npm run synth:example' first.`);
+export interface StartSandboxOptions {
+  /** Serial numbers for the provisioning allow-list. */
+  readonly allowSerials: string[];
+  /** Users as `up --user` takes them. Default alice, bob and operator:admins. */
+  readonly users?: string[];
+  /** Cloud assembly. Default: the example app's, in this repository. */
+  readonly assembly?: string;
+  /** Default dev. */
+  readonly stage?: string;
+}
+
+/** Starts the sandbox in a child process and waits for its ready line. */
+export async function startSandbox(options: StartSandboxOptions): Promise<RunningSandbox> {
+  const assembly = options.assembly ?? EXAMPLE_ASSEMBLY;
+  if (!existsSync(join(assembly, 'manifest.json'))) {
+    throw new Error(`${assembly} is not a cloud assembly: run 'npx projen bundle && npm run synth:example' first.`);
   }
-  const dataDirectory = mkdtempSync(join(tmpdir(), 'sandbox-e2e-'));
-  const args = [CLI, 'up', '--assembly', ASSEMBLY, '--stage', 'dev', '--data-dir', dataDirectory, '--json'];
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'sandbox-'));
+  const args = [CLI, 'up', '--assembly', assembly, '--stage', options.stage ?? 'dev', '--data-dir', dataDirectory, '--json'];
   options.allowSerials.forEach((serial) => args.push('--allow-serial', serial));
   (options.users ?? ['alice', 'bob', 'operator:admins']).forEach((user) => args.push('--user', user));
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -63,6 +79,7 @@ export async function startSandbox(options: { allowSerials: string[]; users?: st
     users,
     dataDirectory,
     log,
+    pid: child.pid!,
     async signIn(username: string) {
       const user = users.find((candidate) => candidate.username === username);
       if (!user) throw new Error(`The sandbox has no user ${username}.`);
@@ -82,13 +99,13 @@ export async function startSandbox(options: { allowSerials: string[]; users?: st
         provisioningTemplateName: endpoints.provisioningTemplateName,
       });
     },
-    async stop() {
+    async stop(stopOptions = {}) {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await exited;
       }
-      rmSync(dataDirectory, { recursive: true, force: true });
+      if (!stopOptions.keepData) rmSync(dataDirectory, { recursive: true, force: true });
     },
   };
 }

@@ -67,6 +67,16 @@ export interface SandboxOptions {
   readonly functionLog?: (functionName: string, line: string) => void;
 }
 
+/** Executions of one state machine in this sandbox. */
+export interface WorkflowStatistics {
+  readonly type: string;
+  readonly executions: number;
+  readonly succeeded: number;
+  /** States entered per execution; Step Functions bills Standard workflows by these. */
+  readonly stateTransitions: { readonly median: number; readonly min: number; readonly max: number };
+  readonly averageDurationMs: number;
+}
+
 /** Where the running sandbox can be reached, as written to `<dataDirectory>/endpoints.json`. */
 export interface SandboxEndpoints {
   readonly stackName: string;
@@ -164,6 +174,31 @@ export class Sandbox {
     return this.resolveValue(value);
   }
 
+  /**
+   * Returns, for each state machine, how many executions ran and how many state transitions
+   * (states entered) each took, as the medians and ranges of the executions that ended.
+   */
+  public workflowStatistics(): Record<string, WorkflowStatistics> {
+    const statistics: Record<string, WorkflowStatistics> = {};
+    for (const logicalId of this.resourcesOfType('AWS::StepFunctions::StateMachine')) {
+      const prefix = `${localReference(this.template as any, logicalId).replace(':stateMachine:', ':execution:')}:`;
+      const ended = this.stepFunctions.allExecutions().filter((execution) => execution.executionArn.startsWith(prefix) && execution.result);
+      const transitions = ended.map((execution) => execution.result!.statesEntered.length).sort((a, b) => a - b);
+      statistics[logicalId] = {
+        type: String(this.template.Resources[logicalId].Properties?.StateMachineType ?? 'STANDARD'),
+        executions: ended.length,
+        succeeded: ended.filter((execution) => execution.result!.status === 'SUCCEEDED').length,
+        stateTransitions: {
+          median: transitions.length === 0 ? 0 : transitions[Math.floor((transitions.length - 1) / 2)],
+          min: transitions[0] ?? 0,
+          max: transitions[transitions.length - 1] ?? 0,
+        },
+        averageDurationMs: averageOf(ended.map((execution) => execution.result!.durationMs ?? 0)),
+      };
+    }
+    return statistics;
+  }
+
   /** Waits until no rule action, event delivery or execution started so far is running. */
   public async settle(): Promise<void> {
     await this.iot.settle();
@@ -244,6 +279,9 @@ export class Sandbox {
       invokeLambda: (functionLogicalId, event) => this.runtime.invoke(functionLogicalId, event),
       port: this.options.apiPort,
       log: this.log,
+      // Handlers sign their publishDeviceUpdate calls with the local credentials of baseEnvironment.
+      iamCredentials: { [baseEnvironment.AWS_ACCESS_KEY_ID]: baseEnvironment.AWS_SECRET_ACCESS_KEY },
+      accountId: LOCAL_ACCOUNT,
     });
     this.resolveValue = localResolver(template, {
       graphqlUrl: this.appSync.graphqlUrl,
@@ -459,4 +497,8 @@ export class Sandbox {
     }
     return names;
   }
+}
+
+function averageOf(values: readonly number[]): number {
+  return values.length === 0 ? 0 : Math.round(values.reduce((sum, value) => sum + value, 0) / values.length);
 }

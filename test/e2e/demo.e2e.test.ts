@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPOSITORY_ROOT } from './sandbox-process';
+import { REPOSITORY_ROOT } from '../../sandbox/src/sandbox-process';
 
 jest.setTimeout(300_000);
 

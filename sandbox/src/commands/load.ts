@@ -1,16 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { AppSyncClient } from '../appsync/appsync-client';
 import { assemblyFolder, parseOptions, REPOSITORY_ROOT } from '../cli';
-import { PlatformClient, poll, signIn } from '../demo/platform-client';
+import { PlatformClient, poll } from '../demo/platform-client';
 import { SimulatedDevice } from '../devices/device-simulator';
-import { Sandbox } from '../sandbox';
+import { startSandbox } from '../sandbox-process';
 
 const HELP = `Usage: smart-home-sandbox load [options]
 
-Starts a sandbox in this process and measures it with TypeScript device simulators: devices
+Starts a sandbox in its own process and measures it with TypeScript device simulators: devices
 provisioned and onboarded per second, then relay commands from controlRelay to the device's
 acknowledgement to the onDeviceUpdate notification. A benchmark, not a test: figures depend on
 the machine.
@@ -34,8 +31,10 @@ export interface LoadFigures {
   roundTripsPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   failedCommands: number;
-  rssMb: number;
-  heapUsedMb: number;
+  /** Resident memory of the sandbox process after onboarding. */
+  sandboxRssMb: number;
+  /** Executions and state transitions per state machine, counted by the sandbox. */
+  workflows: Record<string, { executions: number; stateTransitions: { median: number } }>;
 }
 
 export async function load(argv: string[]): Promise<number> {
@@ -54,7 +53,7 @@ export async function load(argv: string[]): Promise<number> {
   const concurrency = values.concurrency === undefined ? undefined : integerOption('--concurrency', values.concurrency, 50, 1, 1000);
 
   const figures = await runLoad({
-    assembly: assemblyFolder({ assembly: values.assembly ?? join(REPOSITORY_ROOT, 'examples', 'app', 'cdk.out') }, '.sandbox-load'),
+    assembly: assemblyFolder({ assembly: values.assembly ?? join(REPOSITORY_ROOT, 'examples', 'app', 'cdk.out') }, '.'),
     stage: values.stage ?? 'dev',
     devices,
     commandDevices,
@@ -79,86 +78,44 @@ export interface LoadOptions {
   readonly progress: (line: string) => void;
 }
 
-/** Runs the load measurement against a sandbox started in this process. */
+/** Runs the load measurement against a sandbox started in its own process. */
 export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
-  const dataDirectory = resolve('.sandbox-load');
-  rmSync(dataDirectory, { recursive: true, force: true });
-  mkdirSync(dataDirectory, { recursive: true });
-  const password = `Load-${randomBytes(9).toString('base64url')}1!`;
-  const sandbox = await Sandbox.start({
-    assembly: options.assembly,
-    stage: options.stage,
-    dataDirectory,
-    users: [{ username: 'load', password }],
-  });
+  const serials = Array.from({ length: options.devices }, (_, index) => `LOAD-${String(index + 1).padStart(5, '0')}`);
+  const sandbox = await startSandbox({ assembly: options.assembly, stage: options.stage, allowSerials: serials, users: ['load'] });
   const simulated: SimulatedDevice[] = [];
+  let stopped = false;
   try {
-    const endpoints = sandbox.endpoints;
-    const token = await signIn(endpoints.cognitoUrl, endpoints.userPoolClientId, 'load', password);
-    const client = new PlatformClient('load', new AppSyncClient({ graphqlUrl: endpoints.graphqlUrl, realtimeUrl: endpoints.realtimeUrl, token }));
-    const serials = Array.from({ length: options.devices }, (_, index) => `LOAD-${String(index + 1).padStart(5, '0')}`);
-    await allowSerials(sandbox, serials);
+    const client = await sandbox.signIn('load');
     // A claim token links one device, so each device gets its own.
     const claimTokens: string[] = [];
     await inBatches(serials, options.provisioningConcurrency, async () => {
       claimTokens.push(await client.createClaimToken());
     });
-    for (const [index, serial] of serials.entries()) {
-      const claimToken = claimTokens[index];
-      simulated.push(SimulatedDevice.fromFiles({
-        serial,
-        mqttHost: endpoints.mqtt.host,
-        mqttPort: endpoints.mqtt.port,
-        caFile: endpoints.caFile,
-        claimCertFile: endpoints.claimCertFile,
-        claimKeyFile: endpoints.claimKeyFile,
-        thingNamePrefix: endpoints.thingNamePrefix,
-        provisioningTemplateName: endpoints.provisioningTemplateName,
-        claimToken,
-      }));
-    }
+    serials.forEach((serial, index) => simulated.push(sandbox.device(serial, claimTokens[index])));
 
     options.progress(`provisioning ${options.devices} devices ...`);
     const provisionStart = Date.now();
     await inBatches(simulated, options.provisioningConcurrency, (device) => device.provision());
     const provisionSeconds = (Date.now() - provisionStart) / 1000;
+
     options.progress(`onboarding ${options.devices} devices ...`);
     const onboardStart = Date.now();
     await inBatches(simulated, options.provisioningConcurrency, (device) => device.goOnline());
-    const devicesTable = sandbox.environmentValue('DEVICES_TABLE');
     await poll(async () => {
-      const count = await countLinked(sandbox, devicesTable);
+      const count = await client.countMyDevices();
       return count >= options.devices ? count : undefined;
     }, 120_000 + options.devices * 200, `onboarding and linking of ${options.devices} devices`);
     const onboardSeconds = (Date.now() - onboardStart) / 1000;
-    const memory = process.memoryUsage();
+    const rssMb = residentSetMb(sandbox.pid);
 
     options.progress(`sending ${options.commands} relay commands to ${options.commandDevices} devices ...`);
-    const watch = await client.watchUpdates();
-    const latencies: number[] = [];
-    let failed = 0;
-    const commandStart = Date.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < options.commands) {
-        const index = next;
-        next += 1;
-        const device = simulated[index % options.commandDevices];
-        const state = index % 2 === 0 ? 'ON' : 'OFF';
-        const sent = Date.now();
-        try {
-          const command = await client.controlRelay(device.thingName, 'relay1', state);
-          await watch.waitFor((update) => update.command?.commandId === command.commandId && update.command?.status === 'SUCCEEDED', 30_000, `for ${command.commandId}`);
-          latencies.push(Date.now() - sent);
-        } catch (error) {
-          failed += 1;
-          options.progress(`command ${index} to ${device.thingName} failed: ${(error as Error).message.slice(0, 200)}`);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: options.commandConcurrency }, worker));
-    const commandSeconds = (Date.now() - commandStart) / 1000;
-    watch.close();
+    const { latencies, failed, seconds } = await sendCommands(client, simulated.slice(0, options.commandDevices), options);
+
+    const statisticsFile = join(sandbox.dataDirectory, 'statistics.json');
+    await sandbox.stop({ keepData: true });
+    stopped = true;
+    const workflows = JSON.parse(readFileSync(statisticsFile, 'utf8')).workflows as Record<string, { executions: number; stateTransitions: { median: number } }>;
+    rmSync(sandbox.dataDirectory, { recursive: true, force: true });
 
     latencies.sort((a, b) => a - b);
     return {
@@ -167,7 +124,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
       onboardedPerSecond: round(options.devices / onboardSeconds),
       commands: options.commands,
       commandDevices: options.commandDevices,
-      roundTripsPerSecond: round(latencies.length / commandSeconds),
+      roundTripsPerSecond: seconds > 0 ? round(latencies.length / seconds) : 0,
       latencyMs: {
         p50: percentile(latencies, 50),
         p95: percentile(latencies, 95),
@@ -175,13 +132,53 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
         max: latencies[latencies.length - 1] ?? 0,
       },
       failedCommands: failed,
-      rssMb: round(memory.rss / 1024 / 1024),
-      heapUsedMb: round(memory.heapUsed / 1024 / 1024),
+      sandboxRssMb: rssMb,
+      workflows,
     };
   } finally {
     await Promise.all(simulated.map((device) => device.disconnect().catch(() => undefined)));
-    await sandbox.stop();
+    if (!stopped) await sandbox.stop();
   }
+}
+
+interface CommandFigures {
+  readonly latencies: number[];
+  readonly failed: number;
+  readonly seconds: number;
+}
+
+async function sendCommands(client: PlatformClient, devices: readonly SimulatedDevice[], options: LoadOptions): Promise<CommandFigures> {
+  const watch = await client.watchUpdates();
+  const latencies: number[] = [];
+  let failed = 0;
+  let next = 0;
+  const started = Date.now();
+  const worker = async () => {
+    while (next < options.commands) {
+      const index = next;
+      next += 1;
+      const device = devices[index % devices.length];
+      const sent = Date.now();
+      try {
+        const command = await client.controlRelay(device.thingName, 'relay1', index % 2 === 0 ? 'ON' : 'OFF');
+        await watch.waitFor((update) => update.command?.commandId === command.commandId && update.command?.status === 'SUCCEEDED', 30_000, `for ${command.commandId}`);
+        latencies.push(Date.now() - sent);
+      } catch (error) {
+        failed += 1;
+        options.progress(`command ${index} to ${device.thingName} failed: ${(error as Error).message.slice(0, 200)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.commandConcurrency }, worker));
+  watch.close();
+  return { latencies, failed, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Resident set size of a process in MB, from /proc (Linux). */
+function residentSetMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kilobytes = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+  return round(kilobytes / 1024);
 }
 
 /** Formats the figures as the lines that `load` prints. */
@@ -193,28 +190,10 @@ export function formatFigures(figures: LoadFigures): string {
     `relay commands          ${figures.commands} to ${figures.commandDevices} devices, ${figures.failedCommands} failed`,
     `round trips per second  ${figures.roundTripsPerSecond}`,
     `round trip latency ms   p50 ${figures.latencyMs.p50}  p95 ${figures.latencyMs.p95}  p99 ${figures.latencyMs.p99}  max ${figures.latencyMs.max}`,
-    `memory after onboarding rss ${figures.rssMb} MB, heap ${figures.heapUsedMb} MB (sandbox and simulators in one process)`,
+    `sandbox memory          ${figures.sandboxRssMb} MB resident after onboarding`,
+    ...Object.entries(figures.workflows).filter(([, workflow]) => workflow.executions > 0)
+      .map(([name, workflow]) => `transitions             ${workflow.stateTransitions.median} per execution of ${name} (${workflow.executions} executions)`),
   ].join('\n');
-}
-
-async function allowSerials(sandbox: Sandbox, serials: readonly string[]): Promise<void> {
-  const table = sandbox.allowListTable();
-  if (!table) return;
-  for (let start = 0; start < serials.length; start += 25) {
-    const items = serials.slice(start, start + 25).map((serial) => ({ PutRequest: { Item: { serial: { S: serial } } } }));
-    await sandbox.dynamodb.client.send(new BatchWriteItemCommand({ RequestItems: { [table]: items } }));
-  }
-}
-
-async function countLinked(sandbox: Sandbox, devicesTable: string): Promise<number> {
-  let count = 0;
-  let startKey: Record<string, any> | undefined;
-  do {
-    const page = await sandbox.dynamodb.client.send(new ScanCommand({ TableName: devicesTable, ExclusiveStartKey: startKey, FilterExpression: 'attribute_exists(ownerId)', Select: 'COUNT' }));
-    count += page.Count ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return count;
 }
 
 async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assemblyFolder, parseOptions } from '../cli';
 import { Sandbox, SandboxUser } from '../sandbox';
@@ -68,6 +68,7 @@ export async function up(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolveStop());
   });
   console.error('sandbox: stopping');
+  writeFileSync(join(dataDirectory, 'statistics.json'), JSON.stringify({ workflows: sandbox.workflowStatistics() }, null, 2));
   await sandbox.stop();
   return 0;
 }

@@ -58,17 +58,20 @@ export async function demo(argv: string[]): Promise<number> {
 
   const story = new DemoStory({ sandbox, users, print: (line) => console.log(line) });
   let steps;
+  let workflows;
   try {
     steps = await story.play();
+    await sandbox.settle();
   } finally {
     await story.stop();
+    workflows = sandbox.workflowStatistics();
     await sandbox.stop();
   }
 
   const passed = steps.filter((step) => step.passed).length;
   console.log(`\n${passed} of ${steps.length} steps passed.`);
   if (values.json) {
-    writeFileSync(resolve(values.json), JSON.stringify({ steps }, null, 2));
+    writeFileSync(resolve(values.json), JSON.stringify({ steps, workflows }, null, 2));
     console.log(`Report written to ${resolve(values.json)}`);
   }
   return passed === steps.length ? 0 : 1;

@@ -31,6 +31,21 @@ export class PlatformClient {
     return result.getMyDevices.items.map((device) => device.id).sort();
   }
 
+  /** Counts the user's devices, reading every page of getMyDevices. */
+  public async countMyDevices(): Promise<number> {
+    let count = 0;
+    let nextToken: string | null = null;
+    do {
+      const page: { getMyDevices: { items: { id: string }[]; nextToken: string | null } } = await this.api.request(
+        'query ($nextToken: String) { getMyDevices(limit: 100, nextToken: $nextToken) { items { id } nextToken } }',
+        { nextToken },
+      );
+      count += page.getMyDevices.items.length;
+      nextToken = page.getMyDevices.nextToken;
+    } while (nextToken);
+    return count;
+  }
+
   public async deviceState(deviceId: string): Promise<any> {
     const result = await this.api.request<{ getDeviceState: any }>(
       'query ($deviceId: ID!) { getDeviceState(deviceId: $deviceId) { deviceId online relays { id state } readings { sensorId value unit timestamp } updatedAt } }',

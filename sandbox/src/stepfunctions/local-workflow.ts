@@ -35,6 +35,8 @@ export interface LocalExecution {
   readonly cause?: string;
   /** Names of the states entered, in order; their count is the number of state transitions. */
   readonly statesEntered: string[];
+  /** Wall time of the execution. */
+  readonly durationMs?: number;
 }
 
 const INTEGRATION_PREFIX = 'arn:aws:states:::';
@@ -70,7 +72,8 @@ export class LocalWorkflow {
       overrides[name] = (stateInput) => this.runTask(state, stateInput, token);
     }
 
-    const startTime = new Date().toISOString();
+    const started = Date.now();
+    const startTime = new Date(started).toISOString();
     const execution = this.machine.run(input as any, {
       overrides: { taskResourceLocalHandlers: overrides as any, waitTimeOverrides: this.waitTimeOverrides() },
       context: {
@@ -97,12 +100,12 @@ export class LocalWorkflow {
     try {
       const output = await execution.result;
       await logging;
-      return { status: 'SUCCEEDED', output, statesEntered };
+      return { status: 'SUCCEEDED', output, statesEntered, durationMs: Date.now() - started };
     } catch (error) {
       await logging.catch(() => undefined);
       const failure = error as Error & { cause?: unknown };
       const { name, cause } = failureOf(failure);
-      return { status: 'FAILED', error: name, cause, statesEntered };
+      return { status: 'FAILED', error: name, cause, statesEntered, durationMs: Date.now() - started };
     } finally {
       this.taskTokens.forget(token);
     }
