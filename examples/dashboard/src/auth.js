@@ -1,0 +1,120 @@
+/**
+ * Sign-in with the Cognito user pools API (InitiateAuth with USER_PASSWORD_AUTH), token refresh
+ * (REFRESH_TOKEN_AUTH) and the session in sessionStorage, which the browser clears when the tab closes.
+ */
+
+const STORAGE_KEY = 'smart-home-dashboard.session';
+/** Tokens this close to expiry are refreshed before use, in milliseconds. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+export class AuthError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'AuthError';
+    this.code = code;
+  }
+}
+
+export class Auth {
+  constructor(config, storage = globalThis.sessionStorage) {
+    this.config = config;
+    this.storage = storage;
+    this.session = readSession(storage);
+  }
+
+  get signedIn() {
+    return this.session !== undefined;
+  }
+
+  /** Name of the signed-in user, from the ID token's `cognito:username` claim. */
+  get username() {
+    return this.session?.username;
+  }
+
+  async signIn(username, password) {
+    const result = await this.initiateAuth('USER_PASSWORD_AUTH', { USERNAME: username, PASSWORD: password });
+    if (result.ChallengeName) {
+      throw new AuthError(`Sign-in of ${username} needs the ${result.ChallengeName} challenge, which this dashboard does not support. Complete it with the AWS CLI or the Cognito console first.`, result.ChallengeName);
+    }
+    this.store(result.AuthenticationResult, undefined);
+    return this.username;
+  }
+
+  signOut() {
+    this.session = undefined;
+    this.storage.removeItem(STORAGE_KEY);
+  }
+
+  /** Returns a valid ID token, refreshing it when it expires within a minute. */
+  async idToken() {
+    if (!this.session) {
+      throw new AuthError('Not signed in.', 'NotSignedIn');
+    }
+    if (this.session.expiresAt - Date.now() > EXPIRY_MARGIN_MS) {
+      return this.session.idToken;
+    }
+    if (!this.session.refreshToken) {
+      this.signOut();
+      throw new AuthError('The session expired. Sign in again.', 'SessionExpired');
+    }
+    try {
+      const result = await this.initiateAuth('REFRESH_TOKEN_AUTH', { REFRESH_TOKEN: this.session.refreshToken });
+      this.store(result.AuthenticationResult, this.session.refreshToken);
+    } catch (error) {
+      this.signOut();
+      throw new AuthError(`The session could not be refreshed (${error.message}). Sign in again.`, 'SessionExpired');
+    }
+    return this.session.idToken;
+  }
+
+  async initiateAuth(flow, parameters) {
+    const response = await fetch(this.config.cognitoUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth',
+      },
+      body: JSON.stringify({ AuthFlow: flow, ClientId: this.config.userPoolClientId, AuthParameters: parameters }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const code = String(body.__type ?? `HTTP ${response.status}`).split('#').pop();
+      throw new AuthError(body.message ? `${code}: ${body.message}` : `Sign-in failed with ${code}.`, code);
+    }
+    return body;
+  }
+
+  store(result, previousRefreshToken) {
+    if (!result?.IdToken) {
+      throw new AuthError('The sign-in response has no ID token.', 'InvalidResponse');
+    }
+    const claims = decodeJwtPayload(result.IdToken);
+    this.session = {
+      idToken: result.IdToken,
+      refreshToken: result.RefreshToken ?? previousRefreshToken,
+      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + (result.ExpiresIn ?? 3600) * 1000,
+      username: String(claims['cognito:username'] ?? claims.sub ?? ''),
+    };
+    this.storage.setItem(STORAGE_KEY, JSON.stringify(this.session));
+  }
+}
+
+function readSession(storage) {
+  try {
+    const session = JSON.parse(storage.getItem(STORAGE_KEY) ?? 'null');
+    return session && typeof session.idToken === 'string' ? session : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeJwtPayload(token) {
+  const part = token.split('.')[1] ?? '';
+  const base64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+  try {
+    const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return {};
+  }
+}
