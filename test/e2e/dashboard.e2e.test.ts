@@ -1,0 +1,200 @@
+/**
+ * Drives the web dashboard (examples/dashboard) in headless Chromium against the sandbox: sign-in,
+ * a device that links itself with the user's setup token, a relay switched through the live
+ * update, and removal. Needs Debian's chromium at /usr/bin/chromium and playwright-core.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { poll, PlatformClient } from '../../sandbox/src/demo/platform-client';
+import { SimulatedDevice } from '../../sandbox/src/devices/device-simulator';
+import { REPOSITORY_ROOT, RunningSandbox, startSandbox } from '../../sandbox/src/sandbox-process';
+
+jest.setTimeout(180_000);
+
+const CHROMIUM = '/usr/bin/chromium';
+const SERIAL = 'DASH-0001';
+const SERVE = join(REPOSITORY_ROOT, 'examples', 'dashboard', 'serve.js');
+const SCREENSHOT = join(REPOSITORY_ROOT, 'test', 'e2e', 'artifacts', 'dashboard.png');
+const UI_EXAMPLES = join(REPOSITORY_ROOT, 'contract', 'examples', 'ui-config', 'valid');
+
+let sandbox: RunningSandbox;
+let alice: PlatformClient;
+let server: ChildProcess;
+let dashboardUrl: string;
+let browser: Browser;
+let page: Page;
+let device: SimulatedDevice | undefined;
+let workDirectory: string;
+const serverLog: string[] = [];
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium).`);
+  }
+  sandbox = await startSandbox({ allowSerials: [SERIAL], users: ['alice'] });
+  alice = await sandbox.signIn('alice');
+
+  workDirectory = mkdtempSync(join(tmpdir(), 'dashboard-e2e-'));
+  const configFile = join(workDirectory, 'config.json');
+  const { graphqlUrl, realtimeUrl, cognitoUrl, region, userPoolId, userPoolClientId } = sandbox.endpoints;
+  writeFileSync(configFile, JSON.stringify({ graphqlUrl, realtimeUrl, cognitoUrl, region, userPoolId, userPoolClientId }));
+  ({ server, url: dashboardUrl } = await startServer(configFile));
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.setDefaultTimeout(30_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await device?.disconnect().catch(() => undefined);
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  await sandbox?.stop();
+  if (workDirectory) rmSync(workDirectory, { recursive: true, force: true });
+});
+
+/** Starts serve.js on a free port and resolves with the URL it prints. */
+function startServer(configFile: string): Promise<{ server: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [SERVE, '--config', configFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (chunk: Buffer) => serverLog.push(chunk.toString('utf8')));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve.js printed no URL within 10 s: ${serverLog.join('')}`)), 10_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(chunk.toString('utf8'));
+      if (match) {
+        clearTimeout(timer);
+        resolve({ server: child, url: match[0] });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve.js exited with status ${code}: ${serverLog.join('')}`));
+    });
+  });
+}
+
+test('sign-in rejects a wrong password', async () => {
+  await page.goto(dashboardUrl);
+  await page.fill('#sign-in input[name=username]', 'alice');
+  await page.fill('#sign-in input[name=password]', 'not-the-password');
+  await page.click('#sign-in button[type=submit]');
+
+  await page.locator('#message').waitFor({ state: 'visible' });
+  expect(await page.textContent('#message')).toMatch(/^Sign-in failed: /);
+  expect(await page.isVisible('#home')).toBe(false);
+});
+
+test('dashboard controls a self-linked device', async () => {
+  const password = sandbox.users.find((user) => user.username === 'alice')!.password;
+  await page.goto(dashboardUrl);
+  await page.fill('#sign-in input[name=username]', 'alice');
+  await page.fill('#sign-in input[name=password]', password);
+  await page.click('#sign-in button[type=submit]');
+  await page.locator('#realtime-status[data-status="connected"]').waitFor();
+  expect(await page.textContent('#signed-in-user')).toBe('Signed in as alice');
+  expect(await page.isVisible('#no-devices')).toBe(true);
+
+  // The device links itself with the setup token that the dashboard shows.
+  await page.click('#create-claim-token');
+  await page.locator('#claim-token').waitFor({ state: 'visible' });
+  const claimToken = (await page.textContent('#claim-token-value'))!.trim();
+  expect(claimToken.length).toBeGreaterThan(0);
+  device = sandbox.device(SERIAL, claimToken);
+  await device.provision();
+  await device.goOnline();
+
+  const card = page.locator(`article[data-device-id="${device.thingName}"]`);
+  await card.waitFor({ timeout: 60_000 });
+  const relay1 = card.locator('.component[data-component-id="relay.relay1"]');
+  // The device announced its relays but has not reported their states yet.
+  expect(await relay1.locator('.control').getAttribute('data-state')).toBe('UNKNOWN');
+  expect(await relay1.locator('input[role=switch]').isChecked()).toBe(false);
+  expect(await card.locator('.component[data-component-id="sensor.temperature"] .reading').textContent()).toBe('—');
+  expect(await page.isVisible('#no-devices')).toBe(false);
+
+  // The stored state changes only when the device's acknowledgement arrives on onDeviceUpdate.
+  await relay1.locator('input[role=switch]').click();
+  await relay1.locator('.control[data-state="ON"][data-command-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
+  expect(await relay1.locator('input[role=switch]').isChecked()).toBe(true);
+  expect(await relay1.locator('input[role=switch]').getAttribute('aria-busy')).toBeNull();
+  expect(device.relayStates.get('relay1')).toBe('ON');
+  expect(device.applied.map((command) => command.result)).toEqual(['APPLIED']);
+
+  mkdirSync(join(REPOSITORY_ROOT, 'test', 'e2e', 'artifacts'), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // A device name is owner-provided text and must stay text.
+  const markupName = '<img src=x onerror="window.injected=1">Hall <b>lamp</b>';
+  await alice.api.request('mutation ($input: RegisterDeviceInput!) { registerDevice(input: $input) { id name } }', { input: { deviceId: device.thingName, name: markupName } });
+  await page.click('#reload');
+  await card.locator('h3', { hasText: 'Hall <b>lamp</b>' }).waitFor();
+  expect(await card.locator('h3').textContent()).toBe(markupName);
+  expect(await card.locator('h3 img, h3 b').count()).toBe(0);
+  expect(await page.evaluate(() => (window as any).injected)).toBeUndefined();
+
+  page.once('dialog', (dialog) => void dialog.accept());
+  await card.locator('button.remove').click();
+  await card.waitFor({ state: 'detached' });
+  expect(await page.isVisible('#no-devices')).toBe(true);
+  await poll(async () => (device!.resets > 0 ? true : undefined), 30_000, 'reset of the removed device');
+  expect(await alice.myDeviceIds()).toEqual([]);
+  expect(pageErrors).toEqual([]);
+});
+
+test('renderer draws every component type', async () => {
+  await page.goto(dashboardUrl);
+  const documents = ['two-relays.json', 'boolean-sensors-and-fallbacks.json', 'unknown-sensor-type.json']
+    .map((file) => JSON.parse(readFileSync(join(UI_EXAMPLES, file), 'utf8')));
+  const laterType = { id: 'sensor.hue', type: 'colour-wheel', label: '<b>Hue</b>', group: 'sensors' };
+  const components = [...documents.flatMap((document) => document.components), laterType];
+
+  const rendered = await page.evaluate(async (input) => {
+    const { renderComponents } = await import(new URL('render.js', location.href).href);
+    const view = {
+      relays: new Map([['relay1', 'ON'], ['relay2', 'OFF']]),
+      readings: new Map<string, number | null>([['temperature', 21.54], ['energy', 12.3456], ['current', null], ['hall', 1], ['door', 0], ['co2', 415]]),
+      pending: new Map([['relay2', 'ON']]),
+      commandStatus: new Map(),
+    };
+    const element = renderComponents(input, view, { onToggle: () => undefined });
+    document.body.append(element);
+    return {
+      groups: [...element.querySelectorAll('section.group')].map((section: any) => section.dataset.group),
+      rows: Object.fromEntries([...element.querySelectorAll('.component')].map((row: any) => [row.dataset.componentId, {
+        className: row.className,
+        label: row.querySelector('.label').textContent,
+        reading: row.querySelector('.reading')?.textContent ?? null,
+        checked: row.querySelector('input[role=switch]')?.checked ?? null,
+        disabled: row.querySelector('input')?.disabled ?? null,
+        range: row.querySelector('input[type=range]') ? [row.querySelector('input[type=range]').min, row.querySelector('input[type=range]').max, row.querySelector('input[type=range]').step] : null,
+        elements: row.querySelector('.label').children.length,
+      }])),
+    };
+  }, components);
+
+  expect(rendered.groups).toEqual(['relays', 'sensors', 'settings']);
+  expect(rendered.rows['relay.relay1']).toMatchObject({ className: 'component component-toggle', label: 'Heater', checked: true, disabled: false });
+  expect(rendered.rows['relay.relay2']).toMatchObject({ label: 'Lamp', checked: true, disabled: true });
+  expect(rendered.rows['sensor.temperature'].reading).toBe('21.5 °C');
+  expect(rendered.rows['sensor.current'].reading).toBe('—');
+  expect(rendered.rows['sensor.energy']).toMatchObject({ className: 'component component-total', reading: '12.346 kWh total' });
+  expect(rendered.rows['setting.brightness']).toMatchObject({ className: 'component component-slider', disabled: true, range: ['0', '100', '5'], reading: '0 to 100 %' });
+  expect(rendered.rows['sensor.hall'].reading).toBe('On');
+  expect(rendered.rows['sensor.door'].reading).toBe('Off');
+  expect(rendered.rows['setting.threshold'].reading).toBe('—');
+  expect(rendered.rows['setting.mode']).toMatchObject({ className: 'component component-text', reading: '—' });
+  expect(rendered.rows['sensor.co2']).toMatchObject({ className: 'component component-text', reading: '415 ppm' });
+  expect(rendered.rows['sensor.hue']).toMatchObject({ className: 'component component-unsupported', label: '<b>Hue</b>', elements: 0, reading: 'Not supported by this dashboard (type colour-wheel)' });
+});
