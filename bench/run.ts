@@ -14,6 +14,16 @@ import { buildApp } from '../examples/app/src/stages';
 const ROOT = path.resolve(__dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? '5');
 
+/** What `smart-home-sandbox load --json` writes. */
+interface LoadFigures {
+  readonly provisionedPerSecond: number;
+  readonly onboardedPerSecond: number;
+  readonly roundTripsPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number };
+  readonly failedCommands: number;
+  readonly sandboxRssMb: number;
+}
+
 interface Figure {
   readonly name: string;
   readonly value: number;
@@ -123,6 +133,90 @@ function detectorFigures(): Figure[] {
   return figures;
 }
 
+/** Runs `smart-home-sandbox load` once with the given arguments and returns its JSON figures. */
+function runLoad(args: string[]): LoadFigures {
+  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-load-')), 'load.json');
+  const run = spawnSync(process.execPath, [path.join(ROOT, 'sandbox/bin/smart-home-sandbox.js'), 'load', ...args, '--json', output], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 30 * 60_000,
+  });
+  if (!fs.existsSync(output)) {
+    throw new Error(`smart-home-sandbox load ${args.join(' ')} failed: ${run.stderr.toString().slice(-500)}`);
+  }
+  return JSON.parse(fs.readFileSync(output, 'utf8')) as LoadFigures;
+}
+
+/**
+ * Provisioning, onboarding and relay round trips through the sandbox with simulated devices.
+ * Each is one run, because a run of 1,000 devices takes minutes on 2 cores.
+ */
+function sandboxLoadFigures(): Figure[] {
+  const hundred = runLoad(['--devices', '100', '--command-devices', '100', '--commands', '1000']);
+  const thousand = runLoad(['--devices', '1000', '--commands', '0']);
+  return [
+    { name: 'sandbox: provisioned per second, 100 devices', value: hundred.provisionedPerSecond, unit: '/s' },
+    { name: 'sandbox: onboarded per second, 100 devices', value: hundred.onboardedPerSecond, unit: '/s' },
+    { name: 'sandbox: provisioned per second, 1,000 devices', value: thousand.provisionedPerSecond, unit: '/s' },
+    { name: 'sandbox: onboarded per second, 1,000 devices', value: thousand.onboardedPerSecond, unit: '/s', target: '>= 50', meetsTarget: thousand.onboardedPerSecond >= 50 },
+    { name: 'sandbox: relay round trip p50 (1,000 commands)', value: hundred.latencyMs.p50, unit: 'ms', target: '<= 10', meetsTarget: hundred.latencyMs.p50 <= 10 },
+    { name: 'sandbox: relay round trip p95', value: hundred.latencyMs.p95, unit: 'ms' },
+    { name: 'sandbox: relay round trip p99', value: hundred.latencyMs.p99, unit: 'ms', target: '<= 50', meetsTarget: hundred.latencyMs.p99 <= 50 },
+    { name: 'sandbox: relay round trips per second, 100 devices', value: hundred.roundTripsPerSecond, unit: '/s', target: '>= 200', meetsTarget: hundred.roundTripsPerSecond >= 200 },
+    { name: 'sandbox: failed relay commands', value: hundred.failedCommands, unit: '' },
+    { name: 'sandbox: resident memory at 1,000 devices', value: thousand.sandboxRssMb, unit: 'MB' },
+  ];
+}
+
+/**
+ * State transitions per execution of each workflow, counted from the executions of one demo run
+ * in the sandbox, and what a million executions would cost at us-east-1 list prices.
+ */
+function workflowFigures(): Figure[] {
+  const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-demo-')), 'demo.json');
+  spawnSync(process.execPath, [path.join(ROOT, 'sandbox/bin/smart-home-sandbox.js'), 'demo', '--data-dir', path.join(path.dirname(report), 'data'), '--json', report], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    timeout: 10 * 60_000,
+  });
+  if (!fs.existsSync(report)) {
+    throw new Error('smart-home-sandbox demo wrote no report.');
+  }
+  const workflows = JSON.parse(fs.readFileSync(report, 'utf8')).workflows as Record<string, { type: string; executions: number; stateTransitions: { median: number }; averageDurationMs: number }>;
+  const figures: Figure[] = [];
+  for (const [label, prefix, target] of [
+    ['onboarding', 'PlatformOnboarding', undefined],
+    ['relay command', 'PlatformRelayCommands', 8],
+    ['anomaly response', 'PlatformAnomalyResponse', undefined],
+  ] as [string, string, number | undefined][]) {
+    const [, workflow] = Object.entries(workflows).find(([logicalId]) => logicalId.startsWith(prefix)) ?? [];
+    if (!workflow || workflow.executions === 0) {
+      throw new Error(`The demo ran no ${label} workflow; its report has ${Object.keys(workflows).join(', ')}.`);
+    }
+    const transitions = workflow.stateTransitions.median;
+    figures.push({
+      name: `transitions per ${label} (${workflow.type})`,
+      value: transitions,
+      unit: '',
+      ...(target === undefined ? {} : { target: `< ${target}`, meetsTarget: transitions < target }),
+    });
+    figures.push({ name: `cost per million ${label} executions`, value: costPerMillion(workflow.type, transitions, workflow.averageDurationMs), unit: 'USD' });
+  }
+  return figures;
+}
+
+/**
+ * Step Functions list prices in us-east-1: Standard $0.025 per 1,000 state transitions; Express
+ * $1.00 per million requests plus $0.00001667 per GB-second at the 64 MB minimum, where the
+ * duration is the local one, an estimate of the deployed duration.
+ */
+function costPerMillion(type: string, transitions: number, durationMs: number): number {
+  if (type === 'EXPRESS') {
+    return 1.0 + 1_000_000 * (durationMs / 1000) * 0.064 * 0.00001667;
+  }
+  return transitions * 25;
+}
+
 function firmwareFigures(): Figure[] {
   const output = execFileSync('bash', [path.join(ROOT, 'firmware/scripts/size.sh')], { cwd: ROOT, encoding: 'utf8' });
   const match = /total text=(\d+) data=(\d+) bss=(\d+)/.exec(output);
@@ -138,7 +232,7 @@ function firmwareFigures(): Figure[] {
 
 function print(figures: Figure[]): void {
   for (const figure of figures) {
-    const value = figure.unit === '' ? figure.value.toFixed(3) : figure.value.toFixed(figure.unit === 'x' ? 2 : 1);
+    const value = figure.unit === '' && !Number.isInteger(figure.value) ? figure.value.toFixed(3) : figure.value.toFixed(figure.unit === 'x' || figure.unit === 'USD' ? 2 : figure.unit === '' ? 0 : 1);
     const baseline = figure.baseline === undefined ? '' : `  (baseline ${figure.baseline.toFixed(1)} ${figure.unit})`;
     const target = figure.target === undefined ? '' : `  target ${figure.target}: ${figure.meetsTarget ? 'met' : 'MISSED'}`;
     console.log(`${figure.name.padEnd(52)} ${value} ${figure.unit}${baseline}${target}`);
@@ -157,6 +251,8 @@ function main(): void {
     ['handlers', handlerFigures],
     ['synth', synthFigures],
     ['firmware', firmwareFigures],
+    ['workflows (one demo run in the sandbox)', workflowFigures],
+    ['sandbox load (smart-home-sandbox load, one run each)', sandboxLoadFigures],
   ];
   const all: Figure[] = [];
   for (const [title, measure] of sections) {
