@@ -7,14 +7,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   authorAddress: 'maintainers@cdk-smart-home.dev',
   repositoryUrl: 'https://github.com/cdk-smart-home/cdk-smart-home.git',
   keywords: ['cdk', 'awscdk', 'iot', 'esp32', 'smart-home', 'fleet-provisioning', 'appsync', 'step-functions'],
-  // The lowest aws-cdk-lib that the bindings require. The Maven and Go builds resolve this exact
-  // version or one above it: the Maven Central mirror that CI reaches serves nothing newer than
-  // 2.272.0, and its Go module proxy serves 2.270.0 but not 2.271.0 to 2.274.0. Releases
-  // 2.263.0 and 2.264.0 fail: Validations.acknowledge rejects the cdk-nag ids with '::' that the constructs
-  // use. Tests run against the aws-cdk-lib devDependency below (2.278.0).
-  cdkVersion: '2.270.0',
+  cdkVersion: '2.278.0',
   constructsVersion: '10.5.1',
-  peerDependencyOptions: { pinnedDevDependency: false },
   defaultReleaseBranch: 'main',
   jsiiVersion: '~6.0.0',
   packageManager: javascript.NodePackageManager.NPM,
@@ -48,7 +42,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   devDeps: [
-    'aws-cdk-lib@2.278.0',
     'cdk-nag@^3.0.2',
     '@aws-lambda-powertools/logger@^2.36.0',
     '@aws-lambda-powertools/idempotency@^2.35.0',
@@ -104,10 +97,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/test/e2e/artifacts',
   ],
 });
-
-// projen replaces the constructs devDependency when it applies constructsVersion, so it is added
-// after the constructor (check-package.sh reads it).
-project.addDevDeps('constructs@10.5.1');
 
 // Modules that only handlers import are bundled into the handlers' assets, so they may use the
 // packages that the bundles contain.
