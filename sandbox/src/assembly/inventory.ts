@@ -108,6 +108,9 @@ function unsupportedIntegrations(template: CfnTemplate): { logicalId: string; ty
     const properties = resource.Properties ?? {};
     switch (resource.Type) {
       case 'AWS::Lambda::Function':
+        for (const topic of referencedResources(properties.Environment?.Variables, template, 'AWS::SNS::Topic')) {
+          found.push({ logicalId, type: resource.Type, reason: `its environment references SNS topic ${topic}; the sandbox has no SNS Publish endpoint` });
+        }
         if (!String(properties.Runtime ?? '').startsWith('nodejs') || properties.Code?.ZipFile !== undefined || properties.PackageType === 'Image') {
           found.push({ logicalId, type: resource.Type, reason: `only Node.js functions with a file asset run locally (runtime ${properties.Runtime ?? 'none'})` });
         }
@@ -143,4 +146,11 @@ function unsupportedIntegrations(template: CfnTemplate): { logicalId: string; ty
     }
   }
   return found;
+}
+
+/** Logical ids of the resources of a type that a template value references with Ref or Fn::GetAtt. */
+function referencedResources(value: unknown, template: CfnTemplate, type: string): string[] {
+  const text = JSON.stringify(value ?? {});
+  const ids = [...text.matchAll(/"(?:Ref|Fn::GetAtt)":\[?"([A-Za-z0-9]+)"/g)].map((match) => match[1]);
+  return [...new Set(ids)].filter((id) => template.Resources[id]?.Type === type);
 }
