@@ -73,8 +73,8 @@ describe('LocalRulesEngine', () => {
 
   test('rejects an action kind it cannot run', () => {
     const rule = { Type: 'AWS::IoT::TopicRule', Properties: { TopicRulePayload: { Sql: "SELECT * FROM 'a/b'", Actions: [{ Kinesis: {} }] } } };
-    expect(() => new LocalRulesEngine({ Resources: { KinesisRule: rule } }, { sendToQueue: async () => undefined, invokeFunction: async () => undefined }))
-      .toThrow(/KinesisRule.*Kinesis/);
+    const targets = { sendToQueue: async () => undefined, invokeFunction: async () => undefined };
+    expect(() => new LocalRulesEngine({ Resources: { KinesisRule: rule } }, targets)).toThrow(/KinesisRule.*Kinesis/);
   });
 });
 
