@@ -1,7 +1,9 @@
 /**
- * Sign-in with the Cognito user pools API (InitiateAuth with USER_PASSWORD_AUTH), token refresh
- * (REFRESH_TOKEN_AUTH) and the session in sessionStorage, which the browser clears when the tab closes.
+ * Sign-in with the Cognito user pools API (InitiateAuth with USER_SRP_AUTH or USER_PASSWORD_AUTH,
+ * as config.authFlow selects), token refresh (REFRESH_TOKEN_AUTH) and the session in
+ * sessionStorage, which the browser clears when the tab closes.
  */
+import { createEphemeral, passwordVerifierResponses } from './srp.js';
 
 const STORAGE_KEY = 'smart-home-dashboard.session';
 /** Tokens this close to expiry are refreshed before use, in milliseconds. */
@@ -32,9 +34,27 @@ export class Auth {
   }
 
   async signIn(username, password) {
-    const result = await this.initiateAuth('USER_PASSWORD_AUTH', { USERNAME: username, PASSWORD: password });
+    let result;
+    if (this.config.authFlow === 'USER_SRP_AUTH') {
+      const ephemeral = createEphemeral();
+      const challenge = await this.call('InitiateAuth', {
+        AuthFlow: 'USER_SRP_AUTH',
+        ClientId: this.config.userPoolClientId,
+        AuthParameters: { USERNAME: username, SRP_A: ephemeral.A.toString(16) },
+      });
+      if (challenge.ChallengeName !== 'PASSWORD_VERIFIER') {
+        throw unsupportedChallenge(username, challenge.ChallengeName);
+      }
+      result = await this.call('RespondToAuthChallenge', {
+        ChallengeName: 'PASSWORD_VERIFIER',
+        ClientId: this.config.userPoolClientId,
+        ChallengeResponses: await passwordVerifierResponses({ userPoolId: this.config.userPoolId, password, parameters: challenge.ChallengeParameters, ephemeral }),
+      });
+    } else {
+      result = await this.initiateAuth('USER_PASSWORD_AUTH', { USERNAME: username, PASSWORD: password });
+    }
     if (result.ChallengeName) {
-      throw new AuthError(`Sign-in of ${username} needs the ${result.ChallengeName} challenge, which this dashboard does not support. Complete it with the AWS CLI or the Cognito console first.`, result.ChallengeName);
+      throw unsupportedChallenge(username, result.ChallengeName);
     }
     this.store(result.AuthenticationResult, undefined);
     return this.username;
@@ -67,19 +87,24 @@ export class Auth {
     return this.session.idToken;
   }
 
-  async initiateAuth(flow, parameters) {
+  initiateAuth(flow, parameters) {
+    return this.call('InitiateAuth', { AuthFlow: flow, ClientId: this.config.userPoolClientId, AuthParameters: parameters });
+  }
+
+  /** Calls an operation of the Cognito user pools JSON API and returns its response body. */
+  async call(operation, input) {
     const response = await fetch(this.config.cognitoUrl, {
       method: 'POST',
       headers: {
         'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth',
+        'x-amz-target': `AWSCognitoIdentityProviderService.${operation}`,
       },
-      body: JSON.stringify({ AuthFlow: flow, ClientId: this.config.userPoolClientId, AuthParameters: parameters }),
+      body: JSON.stringify(input),
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       const code = String(body.__type ?? `HTTP ${response.status}`).split('#').pop();
-      throw new AuthError(body.message ? `${code}: ${body.message}` : `Sign-in failed with ${code}.`, code);
+      throw new AuthError(body.message ? `${code}: ${body.message}` : `${operation} failed with ${code}.`, code);
     }
     return body;
   }
@@ -97,6 +122,10 @@ export class Auth {
     };
     this.storage.setItem(STORAGE_KEY, JSON.stringify(this.session));
   }
+}
+
+function unsupportedChallenge(username, challengeName) {
+  return new AuthError(`Sign-in of ${username} needs the ${challengeName} challenge, which this dashboard does not support. Complete it with the AWS CLI or the Cognito console first.`, challengeName);
 }
 
 function readSession(storage) {

@@ -4,10 +4,14 @@
  */
 
 /** Keys that config.json may contain. Other keys of an input, such as passwords, are dropped. */
-export const CONFIG_KEYS = ['graphqlUrl', 'realtimeUrl', 'cognitoUrl', 'region', 'userPoolId', 'userPoolClientId'];
+export const CONFIG_KEYS = ['graphqlUrl', 'realtimeUrl', 'cognitoUrl', 'region', 'userPoolId', 'userPoolClientId', 'authFlow'];
+
+/** Sign-in flows: the platform's app client allows USER_SRP_AUTH, the sandbox's user pool USER_PASSWORD_AUTH. */
+export const AUTH_FLOWS = ['USER_SRP_AUTH', 'USER_PASSWORD_AUTH'];
 
 const APPSYNC_API_HOST = /^([a-z0-9]+)\.appsync-api\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const AWS_HOST = /\.amazonaws\.com(\.cn)?$/;
 
 /**
  * Returns the AppSync real-time URL for a GraphQL URL. An AppSync-generated host
@@ -64,6 +68,13 @@ export function resolveConfig(raw) {
     config.cognitoUrl = cognitoUrlFor(config.region);
   }
   requireUrl('cognitoUrl', config.cognitoUrl, ['http:', 'https:']);
+  config.authFlow = config.authFlow ?? (AWS_HOST.test(new URL(config.cognitoUrl).hostname) ? 'USER_SRP_AUTH' : 'USER_PASSWORD_AUTH');
+  if (!AUTH_FLOWS.includes(config.authFlow)) {
+    throw new Error(`Invalid dashboard configuration: authFlow '${config.authFlow}' is not supported. Use ${AUTH_FLOWS.join(' or ')}.`);
+  }
+  if (config.authFlow === 'USER_SRP_AUTH' && !/^[a-z0-9-]+_[A-Za-z0-9]+$/.test(config.userPoolId ?? '')) {
+    throw new Error(`Invalid dashboard configuration: USER_SRP_AUTH needs userPoolId (such as eu-central-1_AbCdEf123), got '${config.userPoolId ?? ''}'.`);
+  }
   config.realtimeUrl = config.realtimeUrl ?? realtimeUrlFor(config.graphqlUrl);
   requireUrl('realtimeUrl', config.realtimeUrl, ['ws:', 'wss:']);
   return config;
