@@ -4,6 +4,7 @@
  * update, and removal. Needs Debian's chromium at /usr/bin/chromium and playwright-core.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { hkdfSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,4 +198,81 @@ test('renderer draws every component type', async () => {
   expect(rendered.rows['setting.mode']).toMatchObject({ className: 'component component-text', reading: '—' });
   expect(rendered.rows['sensor.co2']).toMatchObject({ className: 'component component-text', reading: '415 ppm' });
   expect(rendered.rows['sensor.hue']).toMatchObject({ className: 'component component-unsupported', label: '<b>Hue</b>', elements: 0, reading: 'Not supported by this dashboard (type colour-wheel)' });
+});
+
+test('config derives AWS endpoints', async () => {
+  await page.goto(dashboardUrl);
+  const resolved = await page.evaluate(async () => {
+    const { resolveConfig } = await import(new URL('config.js', location.href).href);
+    const aws = resolveConfig({
+      graphqlUrl: 'https://abcdefghijklmnopqrstuvwxyz.appsync-api.eu-central-1.amazonaws.com/graphql',
+      region: 'eu-central-1',
+      userPoolId: 'eu-central-1_AbCdEf123',
+      userPoolClientId: 'client',
+      password: 'dropped',
+    });
+    const customDomain = resolveConfig({ graphqlUrl: 'https://api.example.com/graphql', region: 'us-east-1', userPoolId: 'us-east-1_X1', userPoolClientId: 'client' });
+    const errors = [{ region: 'eu-central-1', userPoolClientId: 'c' }, { graphqlUrl: 'https://api.example.com/graphql', userPoolClientId: 'c', region: 'eu-central-1' }]
+      .map((raw) => {
+        try {
+          resolveConfig(raw);
+          return 'accepted';
+        } catch (error) {
+          return (error as Error).message;
+        }
+      });
+    return { aws, customDomain, errors };
+  });
+
+  expect(resolved.aws).toEqual({
+    graphqlUrl: 'https://abcdefghijklmnopqrstuvwxyz.appsync-api.eu-central-1.amazonaws.com/graphql',
+    realtimeUrl: 'wss://abcdefghijklmnopqrstuvwxyz.appsync-realtime-api.eu-central-1.amazonaws.com/graphql',
+    cognitoUrl: 'https://cognito-idp.eu-central-1.amazonaws.com/',
+    region: 'eu-central-1',
+    userPoolId: 'eu-central-1_AbCdEf123',
+    userPoolClientId: 'client',
+    authFlow: 'USER_SRP_AUTH',
+  });
+  expect(resolved.customDomain.realtimeUrl).toBe('wss://api.example.com/graphql/realtime');
+  expect(resolved.errors[0]).toMatch(/graphqlUrl is missing/);
+  expect(resolved.errors[1]).toMatch(/USER_SRP_AUTH needs userPoolId/);
+});
+
+test('SRP client agrees with a verifier', async () => {
+  await page.goto(dashboardUrl);
+  const inputKey = '0b'.repeat(22);
+  const salt = '000102030405060708090a0b0c';
+  const info = 'f0f1f2f3f4f5f6f7f8f9';
+  const result = await page.evaluate(async ({ inputKeyHex, saltHex, infoHex }) => {
+    const srp = await import(new URL('srp.js', location.href).href);
+    const toHex = (bytes: Uint8Array) => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+    const okm = toHex(await srp.hkdf(srp.hexToBytes(inputKeyHex), srp.hexToBytes(saltHex), srp.hexToBytes(infoHex), 42));
+
+    // A server that stores the verifier v = g^x computes S = (A * v^u)^b, which must equal the client's S.
+    const passwordSalt = 0x5a17c0ffeen;
+    const x = await srp.privateValue('AbCdEf123', 'alice-id', 'Correct-Horse-1!', passwordSalt);
+    const verifier = srp.modPow(srp.g, x, srp.N);
+    const b = 0x1234567890abcdef1234567890abcdefn;
+    const k = await srp.multiplier();
+    const B = (k * verifier + srp.modPow(srp.g, b, srp.N)) % srp.N;
+    const { a, A } = srp.createEphemeral();
+    const client = await srp.clientSecret({ a, A, B, x });
+    const serverS = srp.modPow(A * srp.modPow(verifier, client.u, srp.N), b, srp.N);
+    const wrongX = await srp.privateValue('AbCdEf123', 'alice-id', 'wrong', passwordSalt);
+    const wrong = await srp.clientSecret({ a, A, B, x: wrongX });
+    return {
+      okm,
+      agrees: client.S === serverS,
+      wrongPasswordAgrees: wrong.S === serverS,
+      timestamp: srp.cognitoTimestamp(new Date(Date.UTC(2026, 11, 5, 0, 4, 9))),
+      padded: [srp.padHex(0x7fn), srp.padHex(0x80n), srp.padHex(0xabcn)],
+    };
+  }, { inputKeyHex: inputKey, saltHex: salt, infoHex: info });
+
+  const expected = hkdfSync('sha256', Buffer.from(inputKey, 'hex'), Buffer.from(salt, 'hex'), Buffer.from(info, 'hex'), 42);
+  expect(result.okm).toBe(Buffer.from(expected).toString('hex'));
+  expect(result.agrees).toBe(true);
+  expect(result.wrongPasswordAgrees).toBe(false);
+  expect(result.timestamp).toBe('Sat Dec 5 00:04:09 UTC 2026');
+  expect(result.padded).toEqual(['7f', '0080', '0abc']);
 });
