@@ -19,7 +19,7 @@ Copies the dashboard to DIR (default: dist) and writes DIR/config.json.
 
 Options:
   --config FILE  JSON file with graphqlUrl, userPoolClientId and either cognitoUrl or region
-                 (optional: realtimeUrl, userPoolId). The ready line of 'smart-home-sandbox up --json'
+                 (optional: realtimeUrl, userPoolId, authFlow). The ready line of 'smart-home-sandbox up --json'
                  works as it is. Without --config the SMART_HOME_* environment variables are used.
   --out DIR      output folder (default: dist)`;
 

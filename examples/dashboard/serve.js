@@ -17,7 +17,7 @@ Serves the dashboard at http://127.0.0.1:PORT/ and prints that URL on stdout.
 
 Options:
   --config FILE  JSON file with graphqlUrl, userPoolClientId and either cognitoUrl or region
-                 (optional: realtimeUrl, userPoolId), such as the ready line of
+                 (optional: realtimeUrl, userPoolId, authFlow), such as the ready line of
                  'smart-home-sandbox up --json'
   --port PORT    TCP port; 0 picks a free port (default: 8080)
   --root DIR     folder to serve (default: src next to this script; use dist after npm run build)`;

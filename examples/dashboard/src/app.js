@@ -95,13 +95,18 @@ async function run(action) {
 }
 
 async function loadDevices() {
-  const list = await api.myDevices();
-  const ids = new Set(list.map((device) => device.id));
-  for (const id of [...devices.keys()]) {
-    if (!ids.has(id)) dropDevice(id);
+  $('devices').setAttribute('aria-busy', 'true');
+  try {
+    const list = await api.myDevices();
+    const ids = new Set(list.map((device) => device.id));
+    for (const id of [...devices.keys()]) {
+      if (!ids.has(id)) dropDevice(id);
+    }
+    await Promise.all(list.map((device) => loadDevice(device)));
+    $('no-devices').hidden = devices.size > 0;
+  } finally {
+    $('devices').removeAttribute('aria-busy');
   }
-  await Promise.all(list.map((device) => loadDevice(device)));
-  $('no-devices').hidden = devices.size > 0;
 }
 
 async function loadDevice(device) {
