@@ -17,6 +17,7 @@ jest.setTimeout(180_000);
 
 const CHROMIUM = '/usr/bin/chromium';
 const SERIAL = 'DASH-0001';
+const PAIRED_SERIAL = 'DASH-0002';
 const SERVE = join(REPOSITORY_ROOT, 'examples', 'dashboard', 'serve.js');
 const SCREENSHOT = join(REPOSITORY_ROOT, 'test', 'e2e', 'artifacts', 'dashboard.png');
 const UI_EXAMPLES = join(REPOSITORY_ROOT, 'contract', 'examples', 'ui-config', 'valid');
@@ -28,6 +29,7 @@ let dashboardUrl: string;
 let browser: Browser;
 let page: Page;
 let device: SimulatedDevice | undefined;
+let pairedDevice: SimulatedDevice | undefined;
 let workDirectory: string;
 const serverLog: string[] = [];
 const pageErrors: string[] = [];
@@ -36,7 +38,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium).`);
   }
-  sandbox = await startSandbox({ allowSerials: [SERIAL], users: ['alice'] });
+  sandbox = await startSandbox({ allowSerials: [SERIAL, PAIRED_SERIAL], users: ['alice', 'operator:admins'] });
   alice = await sandbox.signIn('alice');
 
   workDirectory = mkdtempSync(join(tmpdir(), 'dashboard-e2e-'));
@@ -57,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await device?.disconnect().catch(() => undefined);
+  await pairedDevice?.disconnect().catch(() => undefined);
   if (server && server.exitCode === null) {
     const exited = new Promise((resolve) => server.once('exit', resolve));
     server.kill('SIGTERM');
@@ -105,6 +108,7 @@ test('dashboard controls a self-linked device', async () => {
   await page.click('#sign-in button[type=submit]');
   await page.locator('#realtime-status[data-status="connected"]').waitFor();
   expect(await page.textContent('#signed-in-user')).toBe('Signed in as alice');
+  await page.locator('#devices:not([aria-busy])').waitFor({ state: 'attached' });
   expect(await page.isVisible('#no-devices')).toBe(true);
 
   // The device links itself with the setup token that the dashboard shows.
@@ -152,6 +156,36 @@ test('dashboard controls a self-linked device', async () => {
   await poll(async () => (device!.resets > 0 ? true : undefined), 30_000, 'reset of the removed device');
   expect(await alice.myDeviceIds()).toEqual([]);
   expect(pageErrors).toEqual([]);
+});
+
+test('dashboard pairs a device by code', async () => {
+  pairedDevice = sandbox.device(PAIRED_SERIAL);
+  await pairedDevice.provision();
+  await pairedDevice.goOnline();
+  const operator = await sandbox.signIn('operator');
+  const code = await poll(() => operator.createPairingCode(pairedDevice!.thingName), 30_000, 'pairing code for the onboarded device');
+
+  await page.goto(dashboardUrl);
+  await page.locator('#realtime-status[data-status="connected"]').waitFor();
+  await page.fill('#pair input[name=code]', code);
+  await page.click('#pair button[type=submit]');
+
+  const card = page.locator(`article[data-device-id="${pairedDevice.thingName}"]`);
+  await card.waitFor();
+  expect(await card.locator('input[role=switch]').count()).toBe(2);
+  expect(await page.inputValue('#pair input[name=code]')).toBe('');
+  expect(await page.isVisible('#message')).toBe(false);
+  expect(await alice.myDeviceIds()).toEqual([pairedDevice.thingName]);
+});
+
+test('pairing rejects an unknown code', async () => {
+  await page.goto(dashboardUrl);
+  await page.fill('#pair input[name=code]', 'NOT-A-CODE');
+  await page.click('#pair button[type=submit]');
+
+  await page.locator('#message').waitFor({ state: 'visible' });
+  expect((await page.textContent('#message'))!.length).toBeGreaterThan(0);
+  expect(await page.inputValue('#pair input[name=code]')).toBe('NOT-A-CODE');
 });
 
 test('renderer draws every component type', async () => {
