@@ -114,7 +114,7 @@ async function loadDevice(device) {
   const entry = devices.get(device.id) ?? { pending: new Map(), commandStatus: new Map(), outcomes: new Set(), relays: new Map(), readings: new Map() };
   entry.device = device;
   entry.ui = ui;
-  entry.online = device.online;
+  entry.online = device.online ?? entry.online;
   for (const relay of device.relays ?? []) if (relay.state) entry.relays.set(relay.id, relay.state);
   applyState(entry, state);
   devices.set(device.id, entry);
@@ -220,10 +220,12 @@ function renderDevice(deviceId) {
   const removeButton = el('button', { type: 'button', class: 'remove' }, 'Remove');
   removeButton.addEventListener('click', () => void run(() => removeDevice(deviceId)));
 
-  const card = el('article', { 'class': 'device', 'data-device-id': deviceId, 'data-online': String(entry.online === true) },
+  // online is null until the platform has seen a connect or disconnect of the device.
+  const presence = typeof entry.online === 'boolean' ? (entry.online ? 'online' : 'offline') : 'unknown';
+  const card = el('article', { 'class': 'device', 'data-device-id': deviceId, 'data-online': presence },
     el('header', {},
       el('h3', {}, device.name || deviceId),
-      el('span', { class: `badge ${entry.online ? 'online' : 'offline'}` }, entry.online ? 'online' : 'offline'),
+      presence !== 'unknown' && el('span', { class: `badge ${presence}` }, presence),
       removeButton),
     el('p', { class: 'meta' }, [device.room, device.model, device.firmwareVersion && `firmware ${device.firmwareVersion}`, device.name ? deviceId : undefined].filter(Boolean).join(' · ')),
     notes.map((note) => el('p', { class: 'hint' }, note)),
