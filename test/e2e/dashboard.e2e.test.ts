@@ -147,7 +147,7 @@ test('dashboard controls a self-linked device', async () => {
   await card.locator('h3', { hasText: 'Hall <b>lamp</b>' }).waitFor();
   expect(await card.locator('h3').textContent()).toBe(markupName);
   expect(await card.locator('h3 img, h3 b').count()).toBe(0);
-  expect(await page.evaluate(() => (window as any).injected)).toBeUndefined();
+  expect(await page.evaluate(() => (globalThis as any).injected)).toBeUndefined();
 
   page.once('dialog', (dialog) => void dialog.accept());
   await card.locator('button.remove').click();
@@ -196,7 +196,7 @@ test('renderer draws every component type', async () => {
   const components = [...documents.flatMap((document) => document.components), laterType];
 
   const rendered = await page.evaluate(async (input) => {
-    const { renderComponents } = await import(new URL('render.js', location.href).href);
+    const { renderComponents } = await import(new URL('render.js', (globalThis as any).location.href).href);
     const view = {
       relays: new Map([['relay1', 'ON'], ['relay2', 'OFF']]),
       readings: new Map<string, number | null>([['temperature', 21.54], ['energy', 12.3456], ['current', null], ['hall', 1], ['door', 0], ['co2', 415]]),
@@ -204,7 +204,7 @@ test('renderer draws every component type', async () => {
       commandStatus: new Map(),
     };
     const element = renderComponents(input, view, { onToggle: () => undefined });
-    document.body.append(element);
+    (globalThis as any).document.body.append(element);
     return {
       groups: [...element.querySelectorAll('section.group')].map((section: any) => section.dataset.group),
       rows: Object.fromEntries([...element.querySelectorAll('.component')].map((row: any) => [row.dataset.componentId, {
@@ -237,7 +237,7 @@ test('renderer draws every component type', async () => {
 test('config derives AWS endpoints', async () => {
   await page.goto(dashboardUrl);
   const resolved = await page.evaluate(async () => {
-    const { resolveConfig } = await import(new URL('config.js', location.href).href);
+    const { resolveConfig } = await import(new URL('config.js', (globalThis as any).location.href).href);
     const aws = resolveConfig({
       graphqlUrl: 'https://abcdefghijklmnopqrstuvwxyz.appsync-api.eu-central-1.amazonaws.com/graphql',
       region: 'eu-central-1',
@@ -278,7 +278,7 @@ test('SRP client agrees with a verifier', async () => {
   const salt = '000102030405060708090a0b0c';
   const info = 'f0f1f2f3f4f5f6f7f8f9';
   const result = await page.evaluate(async ({ inputKeyHex, saltHex, infoHex }) => {
-    const srp = await import(new URL('srp.js', location.href).href);
+    const srp = await import(new URL('srp.js', (globalThis as any).location.href).href);
     const toHex = (bytes: Uint8Array) => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
     const okm = toHex(await srp.hkdf(srp.hexToBytes(inputKeyHex), srp.hexToBytes(saltHex), srp.hexToBytes(infoHex), 42));
 
