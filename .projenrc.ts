@@ -7,8 +7,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
   authorAddress: 'maintainers@cdk-smart-home.dev',
   repositoryUrl: 'https://github.com/cdk-smart-home/cdk-smart-home.git',
   keywords: ['cdk', 'awscdk', 'iot', 'esp32', 'smart-home', 'fleet-provisioning', 'appsync', 'step-functions'],
-  cdkVersion: '2.278.0',
+  // The lowest aws-cdk-lib that the bindings require. The Maven and Go builds resolve this exact
+  // version or one above it: the Maven Central mirror that CI reaches serves nothing newer than
+  // 2.272.0, and its Go module proxy serves 2.270.0 but not 2.271.0 to 2.274.0. Releases 2.263.0
+  // and 2.264.0 fail, because their Validations.acknowledge rejects the cdk-nag ids with '::'
+  // that the constructs use. Tests run against the aws-cdk-lib devDependency below.
+  cdkVersion: '2.270.0',
   constructsVersion: '10.5.1',
+  peerDependencyOptions: { pinnedDevDependency: false },
   defaultReleaseBranch: 'main',
   jsiiVersion: '~6.0.0',
   packageManager: javascript.NodePackageManager.NPM,
@@ -42,6 +48,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   devDeps: [
+    // jsii-pacmak writes this version into the Go binding's go.mod, and 2.278.0 is not on the Go
+    // module proxy that CI reaches.
+    'aws-cdk-lib@2.277.0',
     'cdk-nag@^3.0.2',
     '@aws-lambda-powertools/logger@^2.36.0',
     '@aws-lambda-powertools/idempotency@^2.35.0',
@@ -94,9 +103,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/firmware/build-*',
     '/.scratch',
     '/.venv-python-test',
+    '/.maven-repository',
     '/test/e2e/artifacts',
   ],
 });
+
+// projen replaces the constructs devDependency when it applies constructsVersion, so it is added
+// after the constructor (check-package.sh reads it).
+project.addDevDeps('constructs@10.5.1');
 
 // Modules that only handlers import are bundled into the handlers' assets, so they may use the
 // packages that the bundles contain.
@@ -120,7 +134,23 @@ for (const task of project.tasks.all) {
 }
 
 // The package ships lib/, assets/ (bundled handlers) and contract/ (the device schemas).
-project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch', '/.checkov.yaml');
+project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch', '/.checkov.yaml',
+  '/.venv-python-test', '/.maven-repository');
+
+// The Java binding builds with a local Maven repository that carries a served aws-cdk-lib release
+// because the Maven Central mirror's metadata lists no new enough release (see
+// scripts/prepare-maven-repository.sh).
+const packageJava = project.tasks.tryFind('package:java');
+if (!packageJava) {
+  throw new Error('projen created no package:java task; check publishToMaven');
+}
+packageJava.reset('bash scripts/prepare-maven-repository.sh');
+packageJava.exec('jsii-pacmak -v --target java --maven-local-repository=.maven-repository');
+
+project.addTask('test:python-package', {
+  description: 'Install the wheel in dist/python into .venv-python-test and synthesize a SmartHomePlatform from Python (needs package:python first)',
+  exec: 'bash scripts/test-python-package.sh',
+});
 
 // Commands that users and CI call by name. The ones that must work on a fresh machine run shell
 // scripts directly, because those scripts install the npm packages that projen itself needs.
