@@ -104,13 +104,20 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/.scratch',
     '/.venv-python-test',
     '/.maven-repository',
-    '/test/e2e/artifacts',
+    // Data folders of smart-home-sandbox up, demo and load.
+    '/.sandbox',
+    '/.sandbox-demo',
+    '/.sandbox-load',
   ],
 });
 
 // projen replaces the constructs devDependency when it applies constructsVersion, so it is added
 // after the constructor (check-package.sh reads it).
 project.addDevDeps('constructs@10.5.1');
+
+// Screenshots of the dashboard's end-to-end test. In the constructor's gitignore option this
+// pattern did not reach .gitignore, so it is added here.
+project.gitignore.exclude('/test/e2e/artifacts/');
 
 // Modules that only handlers import are bundled into the handlers' assets, so they may use the
 // packages that the bundles contain.
@@ -135,7 +142,7 @@ for (const task of project.tasks.all) {
 
 // The package ships lib/, assets/ (bundled handlers) and contract/ (the device schemas).
 project.npmignore?.exclude('/examples', '/firmware', '/sandbox', '/docs', '/.ci', '/scripts', '/.venv', '/.scratch', '/.checkov.yaml',
-  '/.venv-python-test', '/.maven-repository');
+  '/.venv-python-test', '/.maven-repository', '/bench', '/.sandbox', '/.sandbox-demo', '/.sandbox-load');
 
 // The Java binding builds with a local Maven repository that carries a served aws-cdk-lib release
 // because the Maven Central mirror's metadata lists no new enough release (see
