@@ -129,6 +129,7 @@ project.eslint?.allowDevDeps('src/automation/private/**');
 project.eslint?.allowDevDeps('src/domain/**');
 project.eslint?.allowDevDeps('src/iot/private/**');
 project.eslint?.allowDevDeps('sandbox/**');
+project.eslint?.addLintPattern('sandbox/src');
 
 // Minify handler bundles: smaller assets start faster. projen's Lambda bundling options do not
 // expose esbuild's --minify, so the generated bundle tasks get it here. --keep-names keeps class

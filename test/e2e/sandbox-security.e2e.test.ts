@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as mqtt from 'mqtt';
-import { RunningSandbox, startSandbox } from '../../sandbox/src/sandbox-process';
 import { poll, PlatformClient } from '../../sandbox/src/demo/platform-client';
 import { SimulatedDevice } from '../../sandbox/src/devices/device-simulator';
+import { RunningSandbox, startSandbox } from '../../sandbox/src/sandbox-process';
 
 jest.setTimeout(120_000);
 
