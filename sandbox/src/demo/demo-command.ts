@@ -16,7 +16,9 @@ Options:
   --app COMMAND    synthesize this CDK app first instead
   --stage NAME     stage of the platform stack (default: dev)
   --data-dir DIR   certificates, device flash and logs (default: ./.sandbox-demo, emptied first)
-  --json FILE      write the report {"steps":[{"name","passed","ms","detail"}]} to FILE`;
+  --json FILE      write the report {"steps":[{"name","passed","ms","detail"}]} to FILE
+  --simulator      use TypeScript simulators instead of the virtual ESP32 (the default only
+                   when firmware/build/virtual-esp32 is missing, with a warning)`;
 
 export async function demo(argv: string[]): Promise<number> {
   const values = parseOptions(argv, {
@@ -25,11 +27,17 @@ export async function demo(argv: string[]): Promise<number> {
     'stage': { type: 'string' },
     'data-dir': { type: 'string' },
     'json': { type: 'string' },
+    'simulator': { type: 'boolean' },
   }, HELP);
 
-  if (!VirtualEsp32.available()) {
-    console.error('The virtual ESP32 (firmware/build/virtual-esp32) is missing. Build it with `npm run firmware:test`, or run `npm run demo`, which builds it.');
-    return 1;
+  const simulatedDevices = values.simulator === true || !VirtualEsp32.available();
+  if (simulatedDevices && !values.simulator) {
+    console.log([
+      '',
+      '*** WARNING: firmware/build/virtual-esp32 is missing, so the devices are TypeScript simulators, not the',
+      '*** firmware. Build the virtual ESP32 with `npm run firmware:test` (`npm run demo` builds it) to run the firmware.',
+      '',
+    ].join('\n'));
   }
   const dataDirectory = resolve(values['data-dir'] ?? '.sandbox-demo');
   rmSync(dataDirectory, { recursive: true, force: true });
@@ -56,7 +64,7 @@ export async function demo(argv: string[]): Promise<number> {
   console.log(`Sandbox for ${sandbox.endpoints.stackName} running: MQTT ${sandbox.endpoints.mqtt.host}:${sandbox.endpoints.mqtt.port}, GraphQL ${sandbox.endpoints.graphqlUrl}`);
   console.log(`Logs: ${logFile}, ${join(dataDirectory, 'functions.log')}\n`);
 
-  const story = new DemoStory({ sandbox, users, print: (line) => console.log(line) });
+  const story = new DemoStory({ sandbox, users, simulatedDevices, print: (line) => console.log(line) });
   let steps;
   let workflows;
   try {

@@ -8,7 +8,8 @@ import { rmSync } from 'node:fs';
 import { QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AppSyncClient } from '../appsync/appsync-client';
-import { deviceStorageDirectory, VirtualEsp32 } from '../devices/virtual-esp32';
+import { SimulatedEsp32 } from '../devices/simulated-esp32';
+import { deviceStorageDirectory, VirtualEsp32, VirtualEsp32Options } from '../devices/virtual-esp32';
 import type { Sandbox, SandboxUser } from '../sandbox';
 import { PlatformClient, poll, signIn, UpdateWatch } from './platform-client';
 
@@ -27,7 +28,12 @@ export interface DemoOptions {
   readonly print: (line: string) => void;
   /** Telemetry period of the devices. Default 2,000 ms. */
   readonly telemetryPeriodMs?: number;
+  /** Plays the story with TypeScript simulators instead of the firmware's host build. */
+  readonly simulatedDevices?: boolean;
 }
+
+/** What the story needs from a device: the virtual ESP32 process or its TypeScript stand-in. */
+type DemoDevice = VirtualEsp32 | SimulatedEsp32;
 
 const SERIALS = { alice: 'SH-0001', bob: 'SH-0002', unknown: 'SH-9999' } as const;
 const RELAY = 'relay1';
@@ -37,7 +43,7 @@ interface StoryState {
   alice: PlatformClient;
   bob: PlatformClient;
   operator: PlatformClient;
-  devices: Record<keyof typeof SERIALS, VirtualEsp32>;
+  devices: Record<keyof typeof SERIALS, DemoDevice>;
   aliceUpdates?: UpdateWatch;
   bobUpdates?: UpdateWatch;
 }
@@ -101,11 +107,11 @@ export class DemoStory {
     return new PlatformClient(username, new AppSyncClient({ graphqlUrl: endpoints.graphqlUrl, realtimeUrl: endpoints.realtimeUrl, token }));
   }
 
-  private device(serial: string, extra: { claimToken?: string; selfTestFail?: boolean }): VirtualEsp32 {
+  private device(serial: string, extra: { claimToken?: string; selfTestFail?: boolean }): DemoDevice {
     const endpoints = this.options.sandbox.endpoints;
     const storageDirectory = deviceStorageDirectory(this.options.sandbox.dataDirectory, serial);
     rmSync(storageDirectory, { recursive: true, force: true });
-    return new VirtualEsp32({
+    const options: VirtualEsp32Options = {
       serial,
       storageDirectory,
       mqttHost: endpoints.mqtt.host,
@@ -118,7 +124,8 @@ export class DemoStory {
       otaPublicKeyFile: endpoints.otaPublicKeyFile,
       telemetryPeriodMs: this.options.telemetryPeriodMs ?? 2_000,
       ...extra,
-    });
+    };
+    return this.options.simulatedDevices ? new SimulatedEsp32(options) : new VirtualEsp32(options);
   }
 
   private async provision(): Promise<string> {

@@ -58,8 +58,12 @@ export class SimulatedDevice {
   private privateKeyPem: string | undefined;
   private readonly seenCommands = new Set<string>();
   private commandListeners: ((command: AppliedCommand) => void)[] = [];
+  private messageListeners: ((topic: string, payload: Buffer) => void)[] = [];
+  /** Announced in the capability document until a reset clears it, as the firmware does. */
+  private claimToken: string | undefined;
 
   constructor(public readonly options: SimulatedDeviceOptions) {
+    this.claimToken = options.claimToken;
     for (let index = 1; index <= (options.relays ?? 2); index += 1) {
       this.relayStates.set(`relay${index}`, 'OFF');
     }
@@ -95,7 +99,10 @@ export class SimulatedDevice {
       throw new Error(`Device ${this.thingName} is not provisioned; call provision() first.`);
     }
     this.client = await this.connect(this.thingName, this.certificatePem, this.privateKeyPem);
-    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.client.on('message', (topic, payload) => {
+      this.messageListeners.forEach((listener) => listener(topic, payload));
+      this.handleMessage(topic, payload);
+    });
     const granted = await this.client.subscribeAsync([`iot/control/${this.thingName}/relay`, `iot/control/${this.thingName}/reset`], { qos: 1 });
     const refused = granted.filter((grant) => grant.qos === 128);
     if (refused.length > 0) {
@@ -116,7 +123,7 @@ export class SimulatedDevice {
         { id: 'temperature', type: 'temperature', unit: '°C', min: -40, max: 125 },
         { id: 'current', type: 'current', unit: 'A', min: 0, max: 16 },
       ],
-      ...(this.options.claimToken ? { claimToken: this.options.claimToken } : {}),
+      ...(this.claimToken ? { claimToken: this.claimToken } : {}),
     });
   }
 
@@ -145,21 +152,36 @@ export class SimulatedDevice {
     return { certificatePem: this.certificatePem, privateKeyPem: this.privateKeyPem };
   }
 
+  /** Subscribes the device's connection to more topic filters, such as its job topics. */
+  public async subscribe(filters: string[]): Promise<void> {
+    if (!this.client) throw new Error(`Device ${this.thingName} is offline.`);
+    await this.client.subscribeAsync(filters, { qos: 1 });
+  }
+
+  /** Calls `listener` for every message on the device's connection, including those it handles itself. */
+  public onMessage(listener: (topic: string, payload: Buffer) => void): void {
+    this.messageListeners.push(listener);
+  }
+
   /** Publishes a JSON message with QoS 1 on the device's connection. */
   public async publish(topic: string, body: unknown): Promise<void> {
     if (!this.client) throw new Error(`Device ${this.thingName} is offline.`);
     await this.client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private handleMessage(topic: string, payload: Buffer): void {
     let body: Record<string, any>;
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
       return;
     }
+    if (topic.includes('/jobs/')) {
+      return;
+    }
     if (topic.endsWith('/reset')) {
       this.resets += 1;
+      this.claimToken = undefined;
       return;
     }
     const relay = String(body.relay);
