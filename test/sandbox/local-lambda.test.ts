@@ -14,20 +14,21 @@ import {
   LocalLambdaRuntime,
 } from '../../sandbox/src/lambda/local-lambda-runtime';
 import { resolveIntrinsic } from '../../sandbox/src/stepfunctions/definition';
+import { exampleDevAssembly } from './example-assembly';
 
 const REPOSITORY = path.join(__dirname, '..', '..');
 const NODE_MODULES = path.join(REPOSITORY, 'node_modules');
-const ASSEMBLY = path.join(REPOSITORY, 'examples', 'app', 'cdk.out', 'assembly-dev');
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const BASE_ENVIRONMENT = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
 
 /** Loads the synthesized dev template, or fails with the command that creates it. */
 function loadDevTemplate(): any {
-  const templates = existsSync(ASSEMBLY) ? readdirSync(ASSEMBLY).filter((name) => name.endsWith('.template.json')) : [];
+  const assembly = exampleDevAssembly();
+  const templates = readdirSync(assembly).filter((name) => name.endsWith('.template.json'));
   if (templates.length !== 1) {
-    throw new Error(`Expected one template in ${ASSEMBLY}, found ${templates.length}; run \`npx projen bundle && npm run synth:example\` first.`);
+    throw new Error(`Expected one template in ${assembly}, found ${templates.length}.`);
   }
-  return JSON.parse(readFileSync(path.join(ASSEMBLY, templates[0]), 'utf8'));
+  return JSON.parse(readFileSync(path.join(assembly, templates[0]), 'utf8'));
 }
 
 function logicalIdOf(template: any, prefix: string): string {
@@ -102,7 +103,7 @@ describe('functionDefinitionsFromTemplate', () => {
   });
 
   test('reads every function of the dev template', () => {
-    const definitions = functionDefinitionsFromTemplate(template, ASSEMBLY, (value) => resolveIntrinsic(template, value));
+    const definitions = functionDefinitionsFromTemplate(template, exampleDevAssembly(), (value) => resolveIntrinsic(template, value));
     const functionIds = Object.keys(template.Resources).filter((id) => template.Resources[id].Type === 'AWS::Lambda::Function');
 
     expect(definitions.map((definition) => definition.logicalId).sort()).toEqual(functionIds.sort());
@@ -118,7 +119,7 @@ describe('functionDefinitionsFromTemplate', () => {
 
   test('resolves environment variables', () => {
     const forwarderId = logicalIdOf(template, 'PlatformTopicRulesForwarder');
-    const definitions = functionDefinitionsFromTemplate(template, ASSEMBLY, (value) => resolveIntrinsic(template, value));
+    const definitions = functionDefinitionsFromTemplate(template, exampleDevAssembly(), (value) => resolveIntrinsic(template, value));
     const forwarder = definitions.find((definition) => definition.logicalId === forwarderId)!;
 
     const busReference = template.Resources[forwarderId].Properties.Environment.Variables.EVENT_BUS_NAME;
@@ -134,7 +135,7 @@ describe('functionDefinitionsFromTemplate', () => {
   ])('rejects %s', (_case, properties, message) => {
     const badTemplate = { Resources: { InlineFn: { Type: 'AWS::Lambda::Function', Properties: properties } } };
 
-    expect(() => functionDefinitionsFromTemplate(badTemplate, ASSEMBLY, String)).toThrow(message);
+    expect(() => functionDefinitionsFromTemplate(badTemplate, exampleDevAssembly(), String)).toThrow(message);
   });
 });
 
@@ -176,7 +177,7 @@ describe('LocalLambdaRuntime', () => {
   test('runs the bundled forwarder', async () => {
     const events = await LocalEventsEndpoint.start();
     const forwarderId = logicalIdOf(template, 'PlatformTopicRulesForwarder');
-    const definitions = functionDefinitionsFromTemplate(template, ASSEMBLY, (value) => resolveIntrinsic(template, value));
+    const definitions = functionDefinitionsFromTemplate(template, exampleDevAssembly(), (value) => resolveIntrinsic(template, value));
     const definition = definitions.find((item) => item.logicalId === forwarderId)!;
     const codeCopy = mkdtempSync(path.join(tmpdir(), 'forwarder-'));
     cpSync(definition.codeDirectory, codeCopy, { recursive: true });

@@ -1,23 +1,24 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LocalEventsEndpoint } from '../../sandbox/src/events/local-events-endpoint';
 import { functionDefinitionsFromTemplate, LocalLambdaRuntime } from '../../sandbox/src/lambda/local-lambda-runtime';
 import { eventSourceMappingsFromTemplate, LocalSqs, md5OfMessageAttributes, SqsLambdaEvent } from '../../sandbox/src/sqs/local-sqs';
 import { resolveIntrinsic } from '../../sandbox/src/stepfunctions/definition';
+import { exampleDevAssembly } from './example-assembly';
 
 const REPOSITORY = path.join(__dirname, '..', '..');
-const ASSEMBLY = path.join(REPOSITORY, 'examples', 'app', 'cdk.out', 'assembly-dev');
 const QUEUE_ARN = 'arn:aws:sqs:eu-west-1:000000000000:commands';
 const DLQ_ARN = 'arn:aws:sqs:eu-west-1:000000000000:commands-dlq';
 
 /** Loads the synthesized dev template, or fails with the command that creates it. */
 function loadDevTemplate(): any {
-  const templates = existsSync(ASSEMBLY) ? readdirSync(ASSEMBLY).filter((name) => name.endsWith('.template.json')) : [];
+  const assembly = exampleDevAssembly();
+  const templates = readdirSync(assembly).filter((name) => name.endsWith('.template.json'));
   if (templates.length !== 1) {
-    throw new Error(`Expected one template in ${ASSEMBLY}, found ${templates.length}; run \`npx projen bundle && npm run synth:example\` first.`);
+    throw new Error(`Expected one template in ${assembly}, found ${templates.length}.`);
   }
-  return JSON.parse(readFileSync(path.join(ASSEMBLY, templates[0]), 'utf8'));
+  return JSON.parse(readFileSync(path.join(assembly, templates[0]), 'utf8'));
 }
 
 function resourceId(template: any, type: string, prefix: string): string {
@@ -329,7 +330,7 @@ describe('LocalSqs with the bundled forwarder', () => {
     // 180 s of visibility timeout become 0.36 s.
     const sqs = LocalSqs.fromTemplate(template, { visibilityTimeoutScale: 0.002 });
     try {
-      for (const definition of functionDefinitionsFromTemplate(template, ASSEMBLY, (value) => resolveIntrinsic(template, value))) {
+      for (const definition of functionDefinitionsFromTemplate(template, exampleDevAssembly(), (value) => resolveIntrinsic(template, value))) {
         runtime.register(definition);
       }
       const mapping = eventSourceMappingsFromTemplate(template).find((item) => item.queueLogicalId === queueId)!;
