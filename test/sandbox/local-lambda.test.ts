@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { exampleDevAssembly } from './example-assembly';
 import { LocalEventsEndpoint } from '../../sandbox/src/events/local-events-endpoint';
 import { LocalIotDataEndpoint, LocalPublishProperties } from '../../sandbox/src/iot/local-iot-data-endpoint';
 import { LocalLambdaEndpoint } from '../../sandbox/src/lambda/local-lambda-endpoint';
@@ -14,7 +15,6 @@ import {
   LocalLambdaRuntime,
 } from '../../sandbox/src/lambda/local-lambda-runtime';
 import { resolveIntrinsic } from '../../sandbox/src/stepfunctions/definition';
-import { exampleDevAssembly } from './example-assembly';
 
 const REPOSITORY = path.join(__dirname, '..', '..');
 const NODE_MODULES = path.join(REPOSITORY, 'node_modules');

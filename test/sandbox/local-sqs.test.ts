@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { exampleDevAssembly } from './example-assembly';
 import { LocalEventsEndpoint } from '../../sandbox/src/events/local-events-endpoint';
 import { functionDefinitionsFromTemplate, LocalLambdaRuntime } from '../../sandbox/src/lambda/local-lambda-runtime';
 import { eventSourceMappingsFromTemplate, LocalSqs, md5OfMessageAttributes, SqsLambdaEvent } from '../../sandbox/src/sqs/local-sqs';
 import { resolveIntrinsic } from '../../sandbox/src/stepfunctions/definition';
-import { exampleDevAssembly } from './example-assembly';
 
 const REPOSITORY = path.join(__dirname, '..', '..');
 const QUEUE_ARN = 'arn:aws:sqs:eu-west-1:000000000000:commands';
