@@ -157,7 +157,12 @@ export class TelemetryPipeline extends Construct {
       description: 'Telemetry and energy status from devices',
       eventPattern: {
         source: [PlatformEventSource.DEVICE],
-        detailType: [PlatformEventType.TELEMETRY_REPORTED, PlatformEventType.ENERGY_STATUS_REPORTED],
+        detailType: [
+          PlatformEventType.TELEMETRY_REPORTED,
+          PlatformEventType.ENERGY_STATUS_REPORTED,
+          PlatformEventType.DEVICE_CONNECTED,
+          PlatformEventType.DEVICE_DISCONNECTED,
+        ],
       },
       targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 8 })],
     });

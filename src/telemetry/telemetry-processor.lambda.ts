@@ -9,7 +9,7 @@ import { ArchiveRecord, TelemetryStateItem } from './private/telemetry-state';
 import { Anomaly, createDetectorState, detect, DetectorState } from '../domain/anomaly-detector';
 import { AutomationRule } from '../domain/automation-rules';
 import { accumulateEnergy, countDropReasons, normalizeTelemetry } from '../domain/telemetry';
-import { PlatformEventSource, PlatformEventType } from '../events/event-contracts';
+import { DevicePresenceDetail, PlatformEventSource, PlatformEventType } from '../events/event-contracts';
 import { translateSdkError } from '../workflows/private/errors';
 import { DeviceItem } from '../workflows/private/registry-items';
 import { documentClient } from '../workflows/private/registry-tables';
@@ -81,6 +81,10 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
     }
     logger.appendKeys({ thingName: detail?.thingName });
     try {
+      if (detailType === PlatformEventType.DEVICE_CONNECTED || detailType === PlatformEventType.DEVICE_DISCONNECTED) {
+        await recordPresence(detail as unknown as DevicePresenceDetail);
+        continue;
+      }
       if (!detail?.valid || !detail.message) {
         logger.warn('Invalid device message dropped', { detailType, errors: detail?.errors });
         continue;
@@ -114,6 +118,40 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
     ruleTriggers: triggers.length,
   });
   return { batchItemFailures: failures };
+}
+
+/**
+ * Records a lifecycle event as the device's `online` flag. Events can arrive late or twice, so a
+ * flag set by a later event is kept, and a disconnect of a session that a new connection with the
+ * same client id replaced is ignored. Events of things that are not in the registry yet, such as
+ * the connection of a provisioning session, are ignored too.
+ */
+async function recordPresence(detail: DevicePresenceDetail & { disconnectReason?: string }): Promise<void> {
+  if (typeof detail?.timestamp !== 'number' || typeof detail.thingName !== 'string') {
+    logger.warn('Invalid presence event dropped');
+    return;
+  }
+  if (detail.eventType === 'disconnected' && detail.disconnectReason === 'DUPLICATE_CLIENTID') {
+    return;
+  }
+  const online = detail.eventType === 'connected';
+  try {
+    await db.send(new UpdateCommand({
+      TableName: config.devicesTable,
+      Key: { thingName: detail.thingName },
+      // ONLINE is a DynamoDB reserved word, so the attribute goes through a name placeholder.
+      UpdateExpression: online ? 'SET #online = :online, presenceAt = :at, lastSeenAt = :at' : 'SET #online = :online, presenceAt = :at',
+      ConditionExpression: 'attribute_exists(thingName) AND (attribute_not_exists(presenceAt) OR presenceAt < :at)',
+      ExpressionAttributeNames: { '#online': 'online' },
+      ExpressionAttributeValues: { ':online': online, ':at': detail.timestamp },
+    }));
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') {
+      logger.debug('Presence event ignored: unknown device or a later event recorded', { eventType: detail.eventType });
+      return;
+    }
+    throw translateSdkError(error, 'UpdateItem device presence');
+  }
 }
 
 async function loadState(thingName: string): Promise<{ state: TelemetryStateItem; device: DeviceItem | undefined }> {
@@ -277,10 +315,10 @@ async function writeLatestReadings(thingName: string, readings: LatestReading[])
     await db.send(new UpdateCommand({
       TableName: config.devicesTable,
       Key: { thingName },
-      UpdateExpression: `SET ${assignments.join(', ')}, lastSeenAt = :now`,
+      UpdateExpression: `SET ${assignments.join(', ')}, lastSeenAt = :now, #online = if_not_exists(#online, :online)`,
       ConditionExpression: 'attribute_exists(thingName) AND attribute_exists(readings)',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: { ...values, ':now': Date.now() },
+      ExpressionAttributeNames: { ...names, '#online': 'online' },
+      ExpressionAttributeValues: { ...values, ':now': Date.now(), ':online': true },
     }));
   } catch (error) {
     if ((error as Error).name !== 'ConditionalCheckFailedException') {
@@ -294,9 +332,10 @@ async function writeLatestReadings(thingName: string, readings: LatestReading[])
     await db.send(new UpdateCommand({
       TableName: config.devicesTable,
       Key: { thingName },
-      UpdateExpression: 'SET readings = if_not_exists(readings, :readings), lastSeenAt = :now',
+      UpdateExpression: 'SET readings = if_not_exists(readings, :readings), lastSeenAt = :now, #online = if_not_exists(#online, :online)',
       ConditionExpression: 'attribute_exists(thingName)',
-      ExpressionAttributeValues: { ':readings': readingsMap, ':now': Date.now() },
+      ExpressionAttributeNames: { '#online': 'online' },
+      ExpressionAttributeValues: { ':readings': readingsMap, ':now': Date.now(), ':online': true },
     })).catch((failure) => {
       if ((failure as Error).name !== 'ConditionalCheckFailedException') {
         throw translateSdkError(failure, 'UpdateItem devices readings');

@@ -34,6 +34,15 @@ function queued(kind: 'telemetry' | 'energy-status', payload: unknown, thingName
   return { messageId: `message-${messageCount}`, body: JSON.stringify(event) };
 }
 
+/** Builds the SQS message of a lifecycle event, as the presence rules and the forwarder produce it. */
+function presence(eventType: 'connected' | 'disconnected', timestamp: number, session: string, disconnectReason?: string, thingName = THING) {
+  messageCount += 1;
+  const body = JSON.stringify({ kind: 'presence', thingName, eventType, timestamp, versionNumber: 1, sessionIdentifier: session, disconnectReason, receivedAt: Date.now() });
+  const entry = toPlatformEvent(body, 'bus');
+  const event = { 'detail-type': entry.DetailType, 'source': entry.Source, 'detail': JSON.parse(entry.Detail) };
+  return { messageId: `message-${messageCount}`, body: JSON.stringify(event) };
+}
+
 function batch(...records: { messageId: string; body: string }[]) {
   return processor({ Records: records }, lambdaContext('processor'));
 }
@@ -150,6 +159,40 @@ describe('telemetry processor', () => {
     expect(result.batchItemFailures).toEqual([]);
   });
 
+  test('records presence and keeps the latest event', async () => {
+    const connectedAt = Date.now();
+    const result = await batch(
+      presence('connected', connectedAt, 'session-2'),
+      presence('disconnected', connectedAt - 5_000, 'session-1'),
+    );
+
+    expect(result.batchItemFailures).toEqual([]);
+    expect(await device()).toMatchObject({ online: true, presenceAt: connectedAt, lastSeenAt: connectedAt });
+  });
+
+  test('marks a device offline on a later disconnect', async () => {
+    const disconnectedAt = Date.now() + 1_000;
+    await batch(presence('disconnected', disconnectedAt, 'session-2'));
+
+    expect(await device()).toMatchObject({ online: false, presenceAt: disconnectedAt });
+  });
+
+  test('ignores a disconnect replaced by a new session', async () => {
+    const connectedAt = Date.now() + 2_000;
+    await batch(presence('connected', connectedAt, 'session-3'));
+    await batch(presence('disconnected', connectedAt + 10, 'session-2', 'DUPLICATE_CLIENTID'));
+
+    expect(await device()).toMatchObject({ online: true, presenceAt: connectedAt });
+  });
+
+  test('ignores presence of an unregistered thing', async () => {
+    const result = await batch(presence('connected', Date.now(), 'session-1', undefined, 'sh-not-onboarded'));
+
+    expect(result.batchItemFailures).toEqual([]);
+    const item = await db.send(new GetCommand({ TableName: tableName(registry.devicesTable), Key: { thingName: 'sh-not-onboarded' } }));
+    expect(item.Item).toBeUndefined();
+  });
+
   test('reports a malformed queue message as a failure', async () => {
     const result = await batch({ messageId: 'broken', body: 'not json' });
 
@@ -167,7 +210,10 @@ describe('TelemetryPipeline construct', () => {
 
   test('routes telemetry and energy events to the queue', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { 'source': ['cdk-smart-home.device'], 'detail-type': ['Telemetry Reported', 'Energy Status Reported'] },
+      EventPattern: {
+        'source': ['cdk-smart-home.device'],
+        'detail-type': ['Telemetry Reported', 'Energy Status Reported', 'Device Connected', 'Device Disconnected'],
+      },
     });
   });
 
