@@ -229,14 +229,15 @@ function sendJson(response: ServerResponse, status: number, body: { errors?: (Ap
 async function readBody(request: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
+  // The rest of a body that is too large is read and dropped, because leaving the loop early
+  // would destroy the socket before the error response is sent.
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      return undefined;
+    if (size <= MAX_BODY_BYTES) {
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJsonBody(body: string | undefined): { value: Record<string, any> } | { error: string } {

@@ -37,7 +37,12 @@ export class LocalLambdaEndpoint {
 
   private constructor(private readonly runtime: LocalLambdaRuntime, private readonly log: (line: string) => void) {
     this.server = createServer((request, response) => {
-      void this.handle(request, response);
+      // A malformed request, such as an invalid percent-encoding, gets a 400 and never stops the server.
+      this.handle(request, response).catch((error: Error) => {
+        if (!response.headersSent) {
+          replyError(response, 400, 'InvalidRequestException', `The request is invalid: ${error.message}`);
+        }
+      });
     });
   }
 

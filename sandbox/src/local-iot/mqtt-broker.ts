@@ -76,12 +76,20 @@ function identityOf(client: Client): ClientIdentity {
   };
 }
 
+/** Largest message AWS IoT Core accepts, 128 KB. */
+const MAX_MESSAGE_BYTES = 128 * 1024;
+
 export class LocalMqttBroker {
   /** Starts the broker and resolves once it listens. */
   public static async start(options: LocalMqttBrokerOptions): Promise<LocalMqttBroker> {
     const server = await options.ca.issueServerCertificate([options.host ?? '127.0.0.1', 'localhost']);
     const broker = new LocalMqttBroker(await Aedes.createBroker(), options.authorizer ?? {});
-    await broker.listen(options, server.certificatePem, server.privateKeyPem);
+    try {
+      await broker.listen(options, server.certificatePem, server.privateKeyPem);
+    } catch (error) {
+      await new Promise<void>((resolve) => broker.aedes.close(() => resolve()));
+      throw new Error(`The MQTT broker cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${(error as Error).message}. Choose another port (--mqtt-port) or 0 for a free one.`);
+    }
     return broker;
   }
 
@@ -110,6 +118,11 @@ export class LocalMqttBroker {
     };
     aedes.authorizePublish = (client, packet, done) => {
       if (!client) return done(null);
+      // AWS IoT Core disconnects a client that publishes more than 128 KB or with QoS 2.
+      const size = Buffer.isBuffer(packet.payload) ? packet.payload.length : Buffer.byteLength(String(packet.payload));
+      if (size > MAX_MESSAGE_BYTES || packet.qos === 2) {
+        return done(new Error(`publish to ${packet.topic} rejected: ${packet.qos === 2 ? 'QoS 2 is not supported' : `${size} bytes is over the 128 KB limit`}`));
+      }
       Promise.resolve(this.authorizer.authorizePublish?.(identityOf(client), packet.topic) ?? true).then(
         (allowed) => done(allowed ? null : new Error(`publish to ${packet.topic} is not authorized`)),
         (error: Error) => done(error),

@@ -66,6 +66,8 @@ const KEYS_TOPIC = '$aws/certificates/create/json';
 
 export class ProvisioningResponder {
   private readonly tokens = new Map<string, PendingCertificate>();
+  /** Tokens of RegisterThing requests in progress, so concurrent requests cannot both use one. */
+  private readonly tokensInUse = new Set<string>();
   private readonly registerTopic: string;
   private unsubscribe: (() => void) | undefined;
   private readonly inFlight = new Set<Promise<void>>();
@@ -164,6 +166,22 @@ export class ProvisioningResponder {
   }
 
   private async registerThing(message: ReceivedMessage): Promise<void> {
+    const token = this.parse(message)?.certificateOwnershipToken;
+    if (typeof token !== 'string') {
+      return this.registerThingWithToken(message);
+    }
+    if (this.tokensInUse.has(token)) {
+      return this.reject(message, 400, 'InvalidCertificateOwnershipToken', 'certificateOwnershipToken is already used by a RegisterThing request in progress');
+    }
+    this.tokensInUse.add(token);
+    try {
+      await this.registerThingWithToken(message);
+    } finally {
+      this.tokensInUse.delete(token);
+    }
+  }
+
+  private async registerThingWithToken(message: ReceivedMessage): Promise<void> {
     const request = this.parse(message);
     const token = request?.certificateOwnershipToken;
     const rawParameters = request?.parameters ?? {};

@@ -99,7 +99,7 @@ export class LocalStepFunctionsEndpoint {
       executionArn,
       input,
       startDate: Date.now(),
-      done: workflow.run(JSON.parse(input), name).then((result) => {
+      done: workflow.run(parseJson(input, 'InvalidExecutionInput', 'input'), name).then((result) => {
         record.result = result;
         this.onExecutionEnded(executionArn, result);
         return result;
@@ -153,7 +153,7 @@ export class LocalStepFunctionsEndpoint {
           });
         }
         case 'SendTaskSuccess':
-          this.taskTokens.sendSuccess(body.taskToken, JSON.parse(body.output));
+          this.taskTokens.sendSuccess(body.taskToken, parseJson(body.output, 'InvalidOutput', 'output'));
           break;
         case 'SendTaskFailure':
           this.taskTokens.sendFailure(body.taskToken, body.error ?? 'States.TaskFailed', body.cause ?? '');
@@ -165,7 +165,7 @@ export class LocalStepFunctionsEndpoint {
       }
       return reply(response, 200, {});
     } catch (error) {
-      const known = error instanceof TaskFailedError || ['StateMachineDoesNotExist', 'ExecutionAlreadyExists'].includes((error as Error).name);
+      const known = error instanceof TaskFailedError || ['StateMachineDoesNotExist', 'ExecutionAlreadyExists', 'InvalidExecutionInput', 'InvalidOutput'].includes((error as Error).name);
       const name = known ? (error as Error).name : 'InvalidToken';
       return reply(response, 400, { __type: name, message: (error as Error).message });
     }
@@ -175,4 +175,13 @@ export class LocalStepFunctionsEndpoint {
 function reply(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
   response.end(JSON.stringify(body));
+}
+
+/** Parses a JSON string of a request, failing with the Step Functions error for that field. */
+function parseJson(text: unknown, errorName: string, field: string): unknown {
+  try {
+    return JSON.parse(String(text));
+  } catch (error) {
+    throw Object.assign(new Error(`Invalid ${field}: ${(error as Error).message}`), { name: errorName });
+  }
 }
