@@ -48,7 +48,7 @@ export class LocalIotCore {
   public readonly provisioningTemplateName: string;
   public readonly thingNamePrefix: string;
   public readonly hookFunctionLogicalId: string | undefined;
-  public readonly rules: LocalRulesEngine;
+  public rules!: LocalRulesEngine;
   /** Denied operations, newest last; the sandbox keeps the last 1,000. */
   public readonly denials: PolicyDeniedEvent[] = [];
   private responder!: ProvisioningResponder;
@@ -74,12 +74,6 @@ export class LocalIotCore {
     const hookVariables = this.hookFunctionLogicalId ? template.Resources[this.hookFunctionLogicalId]?.Properties?.Environment?.Variables : undefined;
     this.thingNamePrefix = hookVariables?.THING_NAME_PREFIX ? this.sandbox.resolve(hookVariables.THING_NAME_PREFIX) : '';
     this.policies = loadIotPoliciesFromTemplate(template);
-    this.rules = new LocalRulesEngine(template, {
-      sendToQueue: async (queue, body) => {
-        this.sandbox.sqs.send(queue, body);
-      },
-      invokeFunction: (functionLogicalId, event) => this.sandbox.invokeAsync(functionLogicalId, event),
-    }, options.log, (value) => this.sandbox.resolve(value));
   }
 
   /** Publishes a message as the cloud (IoT data-plane Publish); the topic rules see it too. */
@@ -90,7 +84,7 @@ export class LocalIotCore {
 
   /** Waits until the rule actions started so far have ended. */
   public async settle(): Promise<void> {
-    await this.rules.settle();
+    await this.rules?.settle();
   }
 
   public async stop(): Promise<void> {
@@ -105,6 +99,15 @@ export class LocalIotCore {
     const claim = await this.ca.issueClientCertificate('claim');
     this.claimCertificateId = certificateIdOfPem(claim.certificatePem);
     this.registry.addCertificate(this.claimCertificateId, claim.certificatePem, this.claimPolicies());
+    // Topic rules can name the claim certificate (the presence rules leave its sessions out), so
+    // they are parsed once references to it resolve to the local one.
+    this.sandbox.useClaimCertificate(this.claimCertificateId);
+    this.rules = new LocalRulesEngine(this.sandbox.template, {
+      sendToQueue: async (queue, body) => {
+        this.sandbox.sqs.send(queue, body);
+      },
+      invokeFunction: (functionLogicalId, event) => this.sandbox.invokeAsync(functionLogicalId, event),
+    }, this.options.log, (value) => this.sandbox.resolve(value));
 
     this.files = {
       caFile: join(directory, 'ca.pem'),

@@ -7,6 +7,8 @@ export interface LocalServiceAddresses {
   readonly iotDataEndpointUrl: string;
   readonly userPoolId: string;
   readonly userPoolClientId: string;
+  /** Id of the local claim certificate, once the local CA has issued it. */
+  claimCertificateId?: string;
 }
 
 const arn = (service: string, resource: string, region = LOCAL_REGION, account = LOCAL_ACCOUNT) => `arn:aws:${service}:${region}:${account}:${resource}`;
@@ -28,6 +30,9 @@ export function localReferenceOverride(template: CfnTemplate, addresses: LocalSe
         return undefined;
       case 'Custom::IotDataEndpoint':
         return addresses.iotDataEndpointUrl;
+      case 'Custom::IotClaimCertificate':
+        if (!addresses.claimCertificateId) return undefined;
+        return attribute === 'CertificateArn' ? arn('iot', `cert/${addresses.claimCertificateId}`) : addresses.claimCertificateId;
       case 'AWS::IoT::ThingGroup': {
         const name = String(properties.ThingGroupName ?? logicalId);
         return attribute === 'Arn' ? arn('iot', `thinggroup/${name}`) : name;

@@ -3,6 +3,7 @@
  * 127.0.0.1 with no AWS account. Every service the stack uses is started from the template
  * (see docs/sandbox.md for the mapping and the differences from AWS).
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -22,7 +23,7 @@ import { LocalKmsEndpoint } from './kms/local-kms-endpoint';
 import { LocalLambdaEndpoint } from './lambda/local-lambda-endpoint';
 import { LambdaInvocationError, LocalLambdaRuntime } from './lambda/local-lambda-runtime';
 import { LocalIotCore } from './local-iot-core';
-import { localResolver } from './local-references';
+import { LocalServiceAddresses, localResolver } from './local-references';
 import { LocalS3Endpoint } from './s3/local-s3-endpoint';
 import { LocalSecretsEndpoint } from './secrets/local-secrets-endpoint';
 import { LocalSqs, eventSourceMappingsFromTemplate } from './sqs/local-sqs';
@@ -141,6 +142,7 @@ export class Sandbox {
   public endpoints!: SandboxEndpoints;
   private readonly workflows = new Map<string, LocalWorkflow>();
   private resolveValue!: (value: unknown) => string;
+  private addresses!: LocalServiceAddresses;
   private readonly log: (line: string) => void;
 
   private constructor(
@@ -167,6 +169,11 @@ export class Sandbox {
     const workflow = this.workflows.get(stateMachineLogicalId);
     if (!workflow) throw new Error(`State machine ${stateMachineLogicalId} is not part of this sandbox.`);
     return workflow;
+  }
+
+  /** Records the local claim certificate, which references to the claim certificate resource resolve to. */
+  public useClaimCertificate(certificateId: string): void {
+    this.addresses.claimCertificateId = certificateId;
   }
 
   /** Resolves a template value (Ref, Fn::GetAtt, Fn::Join) to its local value. */
@@ -261,7 +268,7 @@ export class Sandbox {
     this.cognito = await LocalCognitoEndpoint.start({ log: this.log });
     this.userPool = this.cognito.userPool;
     for (const user of this.options.users ?? []) {
-      this.userPool.createUser(user.username, user.password, [...(user.groups ?? [])]);
+      this.userPool.createUser(user.username, user.password, [...(user.groups ?? [])], undefined, stableSub(user.username));
     }
     // The Lambda endpoint needs the runtime, and the functions' environment needs its URL,
     // which the runtime reads when it starts a worker.
@@ -283,12 +290,13 @@ export class Sandbox {
       iamCredentials: { [baseEnvironment.AWS_ACCESS_KEY_ID]: baseEnvironment.AWS_SECRET_ACCESS_KEY },
       accountId: LOCAL_ACCOUNT,
     });
-    this.resolveValue = localResolver(template, {
+    this.addresses = {
       graphqlUrl: this.appSync.graphqlUrl,
       iotDataEndpointUrl: this.iotData.url,
       userPoolId: this.userPool.userPoolId,
       userPoolClientId: this.userPool.clientId,
-    });
+    };
+    this.resolveValue = localResolver(template, this.addresses);
     for (const key of this.resourcesOfType('AWS::KMS::Key')) {
       if (template.Resources[key].Properties?.KeySpec === 'ECC_NIST_P256') {
         this.kms.createKey(this.resolve({ 'Fn::GetAtt': [key, 'Arn'] }));
@@ -501,4 +509,13 @@ export class Sandbox {
 
 function averageOf(values: readonly number[]): number {
   return values.length === 0 ? 0 : Math.round(values.reduce((sum, value) => sum + value, 0) / values.length);
+}
+
+/**
+ * Returns the same user id (`sub`) for a username on every start, so that devices linked to a
+ * user in a persisted DynamoDB folder stay linked after a restart.
+ */
+function stableSub(username: string): string {
+  const hex = createHash('sha256').update(`smart-home-sandbox user ${username}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

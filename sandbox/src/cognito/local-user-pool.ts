@@ -86,7 +86,7 @@ export class LocalUserPool {
    * Creates a confirmed user. A username that is an email address also becomes the `email`
    * claim unless `email` is given.
    */
-  public createUser(username: string, password: string, groups: string[] = [], email?: string): { sub: string } {
+  public createUser(username: string, password: string, groups: string[] = [], email?: string, sub?: string): { sub: string } {
     if (!username) {
       throw new CognitoError('InvalidParameterException', 'username must not be empty.');
     }
@@ -98,7 +98,7 @@ export class LocalUserPool {
     }
     const salt = randomBytes(16);
     const user: StoredUser = {
-      sub: randomUUID(),
+      sub: sub ?? randomUUID(),
       username,
       salt,
       passwordHash: scryptSync(password, salt, SCRYPT_KEY_LENGTH),

@@ -83,7 +83,7 @@ export async function device(argv: string[]): Promise<number> {
     provisioningTemplateName: endpoints.provisioningTemplateName,
     otaPublicKeyFile: endpoints.otaPublicKeyFile,
     claimToken: values['claim-token'],
-    telemetryPeriodMs: values['telemetry-period-ms'] === undefined ? undefined : Number(values['telemetry-period-ms']),
+    telemetryPeriodMs: telemetryPeriod(values['telemetry-period-ms']),
     onLine: (line) => console.log(`${serial} ${line}`),
   }));
   devices.forEach((virtual) => virtual.start());
@@ -98,4 +98,13 @@ function waitForStop(): Promise<void> {
     process.once('SIGINT', () => resolveStop());
     process.once('SIGTERM', () => resolveStop());
   });
+}
+
+function telemetryPeriod(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const period = Number(value);
+  if (!Number.isInteger(period) || period < 1000) {
+    throw new Error(`Invalid --telemetry-period-ms ${value}: expected an integer number of milliseconds, at least 1000.`);
+  }
+  return period;
 }

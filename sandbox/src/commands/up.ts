@@ -52,7 +52,7 @@ export async function up(argv: string[]): Promise<number> {
     persistDynamoDb: values.persist === true,
     users,
     allowedSerials: values['allow-serial'],
-    waitStateMs: values['wait-state-ms'] === undefined ? undefined : Number(values['wait-state-ms']),
+    waitStateMs: waitStateOption(values['wait-state-ms']),
     log: (line) => console.error(line),
     functionLog: (functionName, line) => appendFileSync(functionLogFile, `${functionName} ${line}\n`),
   });
@@ -129,4 +129,13 @@ function summarizeInert(entries: { type: string; detail: string }[]): string[] {
     byType.set(entry.type, current);
   }
   return [...byType.entries()].map(([type, { count, detail }]) => `  ${String(count).padStart(3)} x ${type}: ${detail}`);
+}
+
+function waitStateOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const milliseconds = Number(value);
+  if (!Number.isInteger(milliseconds) || milliseconds < 0) {
+    throw new Error(`Invalid --wait-state-ms ${value}: expected a whole number of milliseconds, 0 or more.`);
+  }
+  return milliseconds;
 }

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assemblyFolder, parseOptions, REPOSITORY_ROOT } from '../cli';
 import { VirtualEsp32 } from '../devices/virtual-esp32';
 import { Sandbox, SandboxUser } from '../sandbox';
 import { DemoStory } from './demo-story';
+
+/** File that marks a folder as the demo's own, so a later run may empty it. */
+const DEMO_MARKER = '.smart-home-sandbox-demo';
 
 const HELP = `Usage: smart-home-sandbox demo [options]
 
@@ -15,7 +18,8 @@ Options:
   --assembly DIR   cloud assembly folder (default: examples/app/cdk.out of this repository)
   --app COMMAND    synthesize this CDK app first instead
   --stage NAME     stage of the platform stack (default: dev)
-  --data-dir DIR   certificates, device flash and logs (default: ./.sandbox-demo, emptied first)
+  --data-dir DIR   certificates, device flash and logs (default: ./.sandbox-demo); an earlier demo
+                   run's folder is emptied first, any other folder must be empty
   --json FILE      write the report {"steps":[{"name","passed","ms","detail"}]} to FILE
   --simulator      use TypeScript simulators instead of the virtual ESP32 (the default only
                    when firmware/build/virtual-esp32 is missing, with a warning)`;
@@ -40,8 +44,7 @@ export async function demo(argv: string[]): Promise<number> {
     ].join('\n'));
   }
   const dataDirectory = resolve(values['data-dir'] ?? '.sandbox-demo');
-  rmSync(dataDirectory, { recursive: true, force: true });
-  mkdirSync(dataDirectory, { recursive: true });
+  emptyDemoDirectory(dataDirectory);
   const logFile = join(dataDirectory, 'sandbox.log');
   const users: SandboxUser[] = ['alice', 'bob', 'operator'].map((username) => ({
     username,
@@ -69,9 +72,10 @@ export async function demo(argv: string[]): Promise<number> {
   let workflows;
   try {
     steps = await story.play();
-    await sandbox.settle();
   } finally {
+    // The devices stop first, so no message they send starts work that the stop would cut off.
     await story.stop();
+    await sandbox.settle().catch(() => undefined);
     workflows = sandbox.workflowStatistics();
     await sandbox.stop();
   }
@@ -83,4 +87,17 @@ export async function demo(argv: string[]): Promise<number> {
     console.log(`Report written to ${resolve(values.json)}`);
   }
   return passed === steps.length ? 0 : 1;
+}
+
+/**
+ * Empties the demo's data folder from an earlier run. A folder that holds anything else is
+ * refused, so a mistyped --data-dir never deletes a user's files.
+ */
+function emptyDemoDirectory(directory: string): void {
+  if (existsSync(directory) && readdirSync(directory).length > 0 && !existsSync(join(directory, DEMO_MARKER))) {
+    throw new Error(`--data-dir ${directory} is not empty and holds no earlier demo run; the demo empties its data folder, so choose an empty or new folder.`);
+  }
+  rmSync(directory, { recursive: true, force: true });
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(join(directory, DEMO_MARKER), 'This folder holds a smart-home-sandbox demo run; the next run empties it.\n');
 }
