@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the project's commands need on a fresh Debian machine with Node.js, npm,
-# Python and gcc: the npm packages (npm ci) and the pinned Python template linters.
-# Firmware packages are installed by firmware/scripts/test.sh.
+# Installs the npm packages (npm ci) on a fresh Debian machine with Node.js, npm, Python and gcc,
+# and again whenever package-lock.json has changed since the last install. The Python template
+# linters are installed by scripts/python-tools.sh (run by `npm run lint:templates`), and the
+# firmware's Debian packages by firmware/scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${CI:-}" = "true" ] || [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+stamp=node_modules/.setup-package-lock.sha256
+wanted=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "${CI:-}" = "true" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
+  echo "$wanted" > "$stamp"
 fi
