@@ -14,7 +14,7 @@ import { buildApp } from '../examples/app/src/stages';
 const ROOT = path.resolve(__dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? '5');
 
-/** What `smart-home-sandbox load --json` writes. */
+/** Figures that `smart-home-sandbox load --json` writes. */
 interface LoadFigures {
   readonly provisionedPerSecond: number;
   readonly onboardedPerSecond: number;
@@ -232,7 +232,13 @@ function firmwareFigures(): Figure[] {
 
 function print(figures: Figure[]): void {
   for (const figure of figures) {
-    const value = figure.unit === '' && !Number.isInteger(figure.value) ? figure.value.toFixed(3) : figure.value.toFixed(figure.unit === 'x' || figure.unit === 'USD' ? 2 : figure.unit === '' ? 0 : 1);
+    let digits = 1;
+    if (figure.unit === 'x' || figure.unit === 'USD') {
+      digits = 2;
+    } else if (figure.unit === '') {
+      digits = Number.isInteger(figure.value) ? 0 : 3;
+    }
+    const value = figure.value.toFixed(digits);
     const baseline = figure.baseline === undefined ? '' : `  (baseline ${figure.baseline.toFixed(1)} ${figure.unit})`;
     const target = figure.target === undefined ? '' : `  target ${figure.target}: ${figure.meetsTarget ? 'met' : 'MISSED'}`;
     console.log(`${figure.name.padEnd(52)} ${value} ${figure.unit}${baseline}${target}`);

@@ -78,7 +78,7 @@ export interface WorkflowStatistics {
   readonly averageDurationMs: number;
 }
 
-/** Where the running sandbox can be reached, as written to `<dataDirectory>/endpoints.json`. */
+/** Endpoints and files of a running sandbox, as written to `<dataDirectory>/endpoints.json`. */
 export interface SandboxEndpoints {
   readonly stackName: string;
   readonly stage?: string;

@@ -54,7 +54,7 @@ function connect(clientId: string, certificatePem: string, privateKeyPem: string
 async function grantedQos(client: mqtt.MqttClient, filters: string[]): Promise<number[]> {
   const granted: number[] = [];
   for (const filter of filters) {
-    // mqtt.js rejects a refused subscription; the SUBACK it carries holds the return code.
+    // mqtt.js rejects a refused subscription; the SUBACK it carries contains the return code.
     const outcome = await client.subscribeAsync(filter, { qos: 1 }).then(
       (grants) => grants[0].qos,
       (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0] ?? -1,

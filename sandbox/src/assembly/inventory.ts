@@ -1,6 +1,6 @@
 import type { CfnTemplate } from './cloud-assembly';
 
-/** How the sandbox treats one resource of the template. */
+/** Treatment of one resource of the template by the sandbox. */
 export type ResourceTreatment = 'emulated' | 'no-local-behaviour';
 
 export interface InventoryEntry {

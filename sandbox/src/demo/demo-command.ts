@@ -90,12 +90,12 @@ export async function demo(argv: string[]): Promise<number> {
 }
 
 /**
- * Empties the demo's data folder from an earlier run. A folder that holds anything else is
+ * Empties the demo's data folder from an earlier run. A folder that contains anything else is
  * refused, so a mistyped --data-dir never deletes a user's files.
  */
 function emptyDemoDirectory(directory: string): void {
   if (existsSync(directory) && readdirSync(directory).length > 0 && !existsSync(join(directory, DEMO_MARKER))) {
-    throw new Error(`--data-dir ${directory} is not empty and holds no earlier demo run; the demo empties its data folder, so choose an empty or new folder.`);
+    throw new Error(`--data-dir ${directory} is not empty and contains no earlier demo run; the demo empties its data folder, so choose an empty or new folder.`);
   }
   rmSync(directory, { recursive: true, force: true });
   mkdirSync(directory, { recursive: true });

@@ -32,7 +32,7 @@ export interface DemoOptions {
   readonly simulatedDevices?: boolean;
 }
 
-/** What the story needs from a device: the virtual ESP32 process or its TypeScript stand-in. */
+/** Device that the story drives: the virtual ESP32 process or its TypeScript stand-in. */
 type DemoDevice = VirtualEsp32 | SimulatedEsp32;
 
 const SERIALS = { alice: 'SH-0001', bob: 'SH-0002', unknown: 'SH-9999' } as const;
@@ -149,7 +149,7 @@ export class DemoStory {
     const things = this.options.sandbox.registry.allThings().map((thing) => thing.thingName).sort();
     const expected = [devices.alice.thingName, devices.bob.thingName].sort();
     if (JSON.stringify(things) !== JSON.stringify(expected)) {
-      throw new Error(`registry holds ${JSON.stringify(things)}, expected ${JSON.stringify(expected)}`);
+      throw new Error(`registry contains ${JSON.stringify(things)}, expected ${JSON.stringify(expected)}`);
     }
     return `registered ${expected.join(', ')}; ${SERIALS.unknown} denied with 403 AccessDenied`;
   }

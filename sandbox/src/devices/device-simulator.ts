@@ -2,7 +2,8 @@
  * A TypeScript device that speaks the same MQTT contract as the firmware: fleet provisioning by
  * CreateKeysAndCertificate and RegisterThing, a capability document, relay commands with
  * acknowledgements, and telemetry. The load test uses it to run hundreds of devices in one
- * process; the demo falls back to it, with a warning, when the firmware's host build is missing.
+ * process, and the demo falls back to it, with a warning, when the firmware's host build is
+ * missing.
  */
 import { readFileSync } from 'node:fs';
 import * as mqtt from 'mqtt';
@@ -22,7 +23,7 @@ export interface SimulatedDeviceOptions {
   readonly firmwareVersion?: string;
 }
 
-/** What a device did with a relay command. */
+/** Outcome of a relay command on a simulated device. */
 export interface AppliedCommand {
   readonly commandId: string;
   readonly relay: string;

@@ -1,8 +1,8 @@
 /**
- * A stand-in for the virtual ESP32 when the firmware's host build is missing: the TypeScript
- * device simulator, driven like the firmware (provisioning with retries, capabilities, relay
- * commands, resets, periodic telemetry, the over-current fault signals and OTA jobs) and
- * printing the log lines that firmware/README.md lists, so the demo story reads the same.
+ * A stand-in for the virtual ESP32 when the firmware's host build is missing. It drives the
+ * TypeScript device simulator like the firmware: provisioning with retries, capabilities, relay
+ * commands, resets, periodic telemetry, the over-current fault signals and OTA jobs. It prints
+ * the log lines that firmware/README.md lists, so the demo story reads the same.
  */
 import { createHash, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -18,7 +18,7 @@ export interface ProvisioningHookResult {
   readonly parameterOverrides?: Record<string, string>;
 }
 
-/** What AWS IoT sends a pre-provisioning hook, besides the parameters. */
+/** Request fields that AWS IoT sends a pre-provisioning hook besides the parameters. */
 export interface ProvisioningHookRequest {
   readonly certificateId: string;
   readonly certificatePem: string;
