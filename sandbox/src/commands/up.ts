@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assemblyFolder, parseOptions } from '../cli';
 import { Sandbox, SandboxUser } from '../sandbox';
@@ -70,6 +70,8 @@ export async function up(argv: string[]): Promise<number> {
   console.error('sandbox: stopping');
   writeFileSync(join(dataDirectory, 'statistics.json'), JSON.stringify({ workflows: sandbox.workflowStatistics() }, null, 2));
   await sandbox.stop();
+  // `device` finds a running sandbox by this file, so it goes when the sandbox stops.
+  rmSync(join(dataDirectory, 'endpoints.json'), { force: true });
   return 0;
 }
 
