@@ -7,16 +7,16 @@
 import { createHash, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ProvisioningRejectedError, SimulatedDevice } from './device-simulator';
+import { LineLog } from './line-log';
 import type { VirtualEsp32Options } from './virtual-esp32';
 
 const OVER_CURRENT_A = 16;
 const VOLTAGE_V = 230;
 
 export class SimulatedEsp32 {
-  public readonly lines: string[] = [];
+  private readonly output = new LineLog(() => this.thingName);
   private readonly device: SimulatedDevice;
   private readonly startedAt = Date.now();
-  private waiters: (() => void)[] = [];
   private telemetryTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private provisioned = false;
@@ -46,6 +46,11 @@ export class SimulatedEsp32 {
     this.device.onMessage((topic, payload) => this.onMessage(topic, payload));
   }
 
+  /** Output lines so far, oldest first. */
+  public get lines(): string[] {
+    return this.output.lines;
+  }
+
   public get thingName(): string {
     return this.device.thingName;
   }
@@ -59,22 +64,9 @@ export class SimulatedEsp32 {
     void this.run(1);
   }
 
+  /** Waits for an output line that matches, from index `from` of `lines` on. */
   public waitFor(pattern: RegExp, timeoutMs = 20_000, from = 0): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${this.thingName} printed no line matching ${pattern} within ${timeoutMs} ms. Last lines:\n${this.lines.slice(-15).join('\n')}`));
-      }, timeoutMs);
-      const check = () => {
-        const line = this.lines.slice(from).find((candidate) => pattern.test(candidate));
-        if (line !== undefined) {
-          clearTimeout(timer);
-          resolve(line);
-        } else {
-          this.waiters.push(check);
-        }
-      };
-      check();
-    });
+    return this.output.waitFor(pattern, timeoutMs, from);
   }
 
   /** SIGUSR1 injects an over-current fault, SIGUSR2 clears it, SIGTERM stops the device. */
@@ -204,8 +196,7 @@ export class SimulatedEsp32 {
 
   private log(level: 'I' | 'W' | 'E', tag: string, message: string): void {
     const line = `${level} (${Date.now() - this.startedAt}) ${tag}: ${message}`;
-    this.lines.push(line);
+    this.output.push(line);
     this.options.onLine?.(line);
-    for (const waiter of this.waiters.splice(0)) waiter();
   }
 }

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LineLog } from './line-log';
 
 /** Path of the firmware's host build, relative to the repository root. */
 export const VIRTUAL_ESP32_BINARY = resolve(__dirname, '..', '..', '..', 'firmware', 'build', 'virtual-esp32');
@@ -39,12 +40,16 @@ export class VirtualEsp32 {
     return existsSync(binary);
   }
 
-  public readonly lines: string[] = [];
+  private readonly log = new LineLog(() => this.thingName);
   private child: ChildProcess | undefined;
-  private waiters: (() => void)[] = [];
   private exited: Promise<number | null> = Promise.resolve(null);
 
   constructor(public readonly options: VirtualEsp32Options) {}
+
+  /** Output lines so far, oldest first. */
+  public get lines(): string[] {
+    return this.log.lines;
+  }
 
   public get thingName(): string {
     return `${this.options.thingNamePrefix}${this.options.serial}`;
@@ -87,10 +92,9 @@ export class VirtualEsp32 {
       const parts = partial.split('\n');
       partial = parts.pop() ?? '';
       for (const line of parts) {
-        this.lines.push(line);
+        this.log.push(line);
         this.options.onLine?.(line);
       }
-      for (const waiter of this.waiters.splice(0)) waiter();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -98,21 +102,7 @@ export class VirtualEsp32 {
 
   /** Waits for an output line that matches, from index `from` of `lines` on. */
   public waitFor(pattern: RegExp, timeoutMs = 20_000, from = 0): Promise<string> {
-    return new Promise((resolveLine, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${this.thingName} printed no line matching ${pattern} within ${timeoutMs} ms. Last lines:\n${this.lines.slice(-15).join('\n')}`));
-      }, timeoutMs);
-      const check = () => {
-        const line = this.lines.slice(from).find((candidate) => pattern.test(candidate));
-        if (line !== undefined) {
-          clearTimeout(timer);
-          resolveLine(line);
-        } else {
-          this.waiters.push(check);
-        }
-      };
-      check();
-    });
+    return this.log.waitFor(pattern, timeoutMs, from);
   }
 
   /** Sends a signal, for example SIGUSR1 to inject an over-current fault. */
