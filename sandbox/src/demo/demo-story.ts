@@ -202,7 +202,7 @@ export class DemoStory {
     if (!isolated) {
       throw new Error(`getMyDevices: alice ${JSON.stringify(aliceIds)}, bob ${JSON.stringify(bobIds)}`);
     }
-    const refusals: string[] = [];
+    const rejections: string[] = [];
     for (const [what, attempt] of [
       ['getDeviceState', () => bob.deviceState(devices.alice.thingName)],
       ['controlRelay', () => bob.controlRelay(devices.alice.thingName, RELAY, 'ON')],
@@ -211,9 +211,9 @@ export class DemoStory {
       if ('value' in outcome && outcome.value !== null) {
         throw new Error(`bob's ${what} on alice's device succeeded: ${JSON.stringify(outcome.value)}`);
       }
-      refusals.push(`${what} ${'error' in outcome ? `rejected (${outcome.error.message.slice(0, 80)})` : 'returned null'}`);
+      rejections.push(`${what} ${'error' in outcome ? `rejected (${outcome.error.message.slice(0, 80)})` : 'returned null'}`);
     }
-    return `alice sees [${aliceIds.join(', ')}], bob sees [${bobIds.join(', ')}]; bob on alice's device: ${refusals.join('; ')}`;
+    return `alice sees [${aliceIds.join(', ')}], bob sees [${bobIds.join(', ')}]; bob on alice's device: ${rejections.join('; ')}`;
   }
 
   private async relay(): Promise<string> {

@@ -107,7 +107,7 @@ export class SimulatedDevice {
     const granted = await this.client.subscribeAsync([`iot/control/${this.thingName}/relay`, `iot/control/${this.thingName}/reset`], { qos: 1 });
     const refused = granted.filter((grant) => grant.qos === 128);
     if (refused.length > 0) {
-      throw new Error(`Subscriptions refused for ${this.thingName}: ${refused.map((grant) => grant.topic).join(', ')}`);
+      throw new Error(`Subscriptions rejected for ${this.thingName}; check the device policy: ${refused.map((grant) => grant.topic).join(', ')}`);
     }
     await this.publishCapabilities();
   }

@@ -6,7 +6,7 @@ import { LineLog } from './line-log';
 /** Path of the firmware's host build, relative to the repository root. */
 export const VIRTUAL_ESP32_BINARY = resolve(__dirname, '..', '..', '..', 'firmware', 'build', 'virtual-esp32');
 
-/** What a virtual ESP32 needs to reach the sandbox. */
+/** Settings of a virtual ESP32: its identity, flash folder and the sandbox it connects to. */
 export interface VirtualEsp32Options {
   readonly serial: string;
   /** Folder for the device's flash (NVS, OTA slots, TLS files). */

@@ -3,7 +3,7 @@ import type { LocalEvent } from './local-events-endpoint';
 import type { CfnTemplate } from '../assembly/cloud-assembly';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../stepfunctions/definition';
 
-/** What an EventBridge target does with a delivered event. */
+/** Actions that EventBridge targets take with a delivered event. */
 export interface EventTargetInvokers {
   startExecution(stateMachineLogicalId: string, input: unknown): Promise<void>;
   sendToQueue(queueLogicalId: string, body: string): Promise<void>;
@@ -156,8 +156,8 @@ export class LocalEventRouter {
       log(`event rule ${rule.logicalId}: delivery to ${target.logicalId} failed and the target has no dead-letter queue, event ${String(envelope.id)} dropped: ${error?.message}`);
       return;
     }
-    // EventBridge sends the original event as the body and describes the failure in message attributes;
-    // the local queue keeps only the body, so the error is logged here.
+    // EventBridge sends the original event as the body and describes the failure in message
+    // attributes. The local queue keeps only the body, so the error is logged here.
     log(`event rule ${rule.logicalId}: delivery to ${target.logicalId} failed, event ${String(envelope.id)} sent to ${target.deadLetterQueueId}: ${error?.message}`);
     this.statistics.deadLettered += 1;
     await this.invokers.sendToQueue(target.deadLetterQueueId, JSON.stringify(envelope));

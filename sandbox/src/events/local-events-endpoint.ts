@@ -108,7 +108,7 @@ export class LocalEventsEndpoint {
         source: entry.Source,
         detailType: entry.DetailType,
         detail,
-        time: entry.Time ? new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time).toISOString() : new Date().toISOString(),
+        time: eventTime(entry.Time),
         resources: entry.Resources ?? [],
       };
       if (this.recordEvents) this.events.push(event);
@@ -118,4 +118,12 @@ export class LocalEventsEndpoint {
     const failed = results.filter((result) => 'ErrorCode' in result).length;
     return { status: 200, body: { FailedEntryCount: failed, Entries: results } };
   }
+}
+
+/** Returns an entry's Time (epoch seconds or a date string) in ISO 8601, or now when it has none. */
+function eventTime(time: unknown): string {
+  if (time === undefined || time === null || time === '') {
+    return new Date().toISOString();
+  }
+  return new Date(typeof time === 'number' ? time * 1000 : String(time)).toISOString();
 }

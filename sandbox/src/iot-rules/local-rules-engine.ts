@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { IotSqlStatement } from './iot-sql';
 import type { CfnTemplate } from '../assembly/cloud-assembly';
 
-/** Where a rule action sends its message. */
+/** Destinations of rule actions: queues and functions of the template. */
 export interface RuleActionTargets {
   /** Sends a message to an SQS queue of the template, by logical id. */
   sendToQueue(queueLogicalId: string, body: string): Promise<void>;
@@ -10,7 +10,7 @@ export interface RuleActionTargets {
   invokeFunction(functionLogicalId: string, event: unknown): Promise<void>;
 }
 
-/** A message as the rules engine sees it. */
+/** A message that the rules engine evaluates. */
 export interface RuleMessage {
   readonly topic: string;
   readonly payload: Buffer;
@@ -44,8 +44,8 @@ export interface RulesEngineStatistics {
 }
 
 /**
- * The topic rules of a template, evaluated on every message that reaches the broker: the IoT
- * SQL decides whether a rule matches and what it sends, each action runs, and a failed action
+ * The topic rules of a template, evaluated on every message that reaches the broker. The IoT SQL
+ * decides whether a rule matches and what it sends, and then each action runs. A failed action
  * sends the AWS IoT error action payload to the rule's error action.
  */
 export class LocalRulesEngine {

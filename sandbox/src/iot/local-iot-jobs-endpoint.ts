@@ -114,7 +114,7 @@ export class LocalIotJobsEndpoint {
   public onDescribeJob: (job: LocalJob, describeCount: number) => void = () => undefined;
 
   /**
-   * Answers DescribeThing (`GET /things/{name}`) with the response body, or undefined when the
+   * Returns the DescribeThing (`GET /things/{name}`) response body, or undefined when the
    * thing does not exist; the sandbox connects its thing registry here. By default no thing exists.
    */
   public describeThing: (thingName: string) => Record<string, unknown> | undefined = () => undefined;

@@ -20,7 +20,7 @@ export interface LocalCertificate {
   thingName?: string;
 }
 
-/** What RegisterThing creates or replaces for one device. */
+/** Thing and certificate that RegisterThing creates or replaces for one device. */
 export interface ThingRegistration {
   readonly thingName: string;
   readonly thingTypeName?: string;
@@ -32,7 +32,7 @@ export interface ThingRegistration {
 /**
  * Things, thing groups and certificates of the local IoT registry. The MQTT broker looks
  * certificates up here to find their policies and attached thing, and the IoT control-plane
- * stand-in answers DescribeThing and ListThingsInThingGroup from it.
+ * stand-in serves DescribeThing and ListThingsInThingGroup from it.
  */
 export class LocalThingRegistry {
   private readonly things = new Map<string, LocalThing>();

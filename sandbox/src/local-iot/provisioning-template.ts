@@ -6,7 +6,7 @@
  * template is parsed, so the sandbox never registers a device differently from AWS IoT.
  */
 
-/** What RegisterThing creates for one device. */
+/** Resources that RegisterThing creates for one device. */
 export interface RenderedProvisioning {
   readonly thingName: string;
   readonly thingTypeName?: string;
@@ -46,7 +46,7 @@ const SUPPORTED_RESOURCES = new Set(['AWS::IoT::Thing', 'AWS::IoT::Certificate',
 const SUPPORTED_FUNCTIONS = new Set(['Ref', 'Fn::Join', 'Fn::Sub', 'Fn::Select', 'Fn::Split']);
 
 export class ProvisioningTemplateBody {
-  /** Parses a template body, as the `TemplateBody` string of AWS::IoT::ProvisioningTemplate holds it. */
+  /** Parses a template body, as the `TemplateBody` string of AWS::IoT::ProvisioningTemplate contains it. */
   public static parse(body: string): ProvisioningTemplateBody {
     let document: TemplateDocument;
     try {
